@@ -1,0 +1,108 @@
+"""Score -> LilyPond source, and LilyPond source -> PDF."""
+
+from __future__ import annotations
+
+import shutil
+import subprocess
+import tempfile
+from pathlib import Path
+
+from kimiwonosete.engrave.text import lilypond_string
+from kimiwonosete.errors import ToolError
+from kimiwonosete.score.model import Pitch, Score, Staff
+from kimiwonosete.score.notation import Written, written_bars
+
+LILYPOND_VERSION = "2.24.0"
+RENDER_TIMEOUT_S = 300
+CREDIT = "Transcribed automatically by KimiWoNosete"
+NOTE_NAMES = "cdefgab"
+ALTER_SUFFIX = {-2: "eses", -1: "es", 0: "", 1: "is", 2: "isis"}
+
+
+def _pitch(p: Pitch) -> str:
+    marks = p.octave - 3
+    return NOTE_NAMES[" CDEFGAB".index(p.step) - 1] + ALTER_SUFFIX[p.alter] + ("'" * marks if marks > 0 else "," * -marks)
+
+
+def _written(w: Written, bar_length: str) -> str:
+    if w.base == 0:
+        return f"R{bar_length}"
+    length = f"{w.base}{'.' * w.dots}"
+    if w.is_rest:
+        return f"r{length}"
+    body = _pitch(w.pitches[0]) if len(w.pitches) == 1 else "<" + " ".join(_pitch(p) for p in w.pitches) + ">"
+    return body + length + ("~" if w.tie else "")
+
+
+def _staff_music(staff: Staff, score: Score) -> str:
+    ts = score.time_signature
+    bar_length = f"1*{ts.numerator}/{ts.denominator}"
+    lines = []
+    for number, bar in enumerate(written_bars(staff, ts, score.n_bars), start=1):
+        tokens = []
+        for w in bar:
+            if w.tuplet_start:
+                tokens.append("\\tuplet 3/2 {")
+            tokens.append(_written(w, bar_length))
+            if w.tuplet_stop:
+                tokens.append("}")
+        lines.append(f"    {' '.join(tokens)} | % {number}")
+    return "\n".join(lines)
+
+
+def lilypond_source(score: Score) -> str:
+    """The whole ``.ly`` file for ``score``: title, key, meter, tempo, a piano staff."""
+    ts, key = score.time_signature, score.key
+    tonic = key.tonic
+    tempo_unit, tempo = ("4.", round(score.tempo / 1.5)) if ts.compound else ("4", round(score.tempo))
+    key_name = NOTE_NAMES["CDEFGAB".index(tonic[0])] + ALTER_SUFFIX[tonic.count("#") - tonic.count("b")]
+    staves = "\n".join(
+        f'    \\new Staff = "{name}" {{\n    \\clef {staff.clef} \\global\n{_staff_music(staff, score)}\n    \\bar "|."\n    }}'
+        for name, staff in zip(("upper", "lower"), score.staves)
+    )
+    return f"""\\version "{LILYPOND_VERSION}"
+\\header {{
+  title = {lilypond_string(score.title)}
+  tagline = {lilypond_string(CREDIT)}
+}}
+global = {{
+  \\key {key_name} \\{key.mode}
+  \\time {ts.numerator}/{ts.denominator}
+  \\tempo {tempo_unit} = {tempo}
+}}
+\\score {{
+  \\new PianoStaff <<
+{staves}
+  >>
+  \\layout {{ }}
+}}
+"""
+
+
+def lilypond_exe() -> str:
+    """The system ``lilypond`` where present, else the binary shipped by the PyPI ``lilypond`` wheel."""
+    found = shutil.which("lilypond")
+    if found:
+        return found
+    try:
+        import lilypond
+    except ImportError as exc:
+        raise ToolError("LilyPond not found: install it (apt install lilypond) or `pip install lilypond`") from exc
+    return str(lilypond.executable())
+
+
+def render_pdf(source: str, timeout_s: float = RENDER_TIMEOUT_S) -> bytes:
+    """Engrave LilyPond ``source`` and return the PDF's bytes (work happens in a private folder)."""
+    with tempfile.TemporaryDirectory(prefix="kimiwonosete-ly-") as tmp:
+        ly = Path(tmp) / "score.ly"
+        ly.write_text(source, encoding="utf-8")
+        cmd = [lilypond_exe(), "-dno-point-and-click", "--pdf", "-o", str(Path(tmp) / "score"), str(ly)]
+        try:
+            proc = subprocess.run(cmd, cwd=tmp, capture_output=True, text=True, timeout=timeout_s)
+        except subprocess.TimeoutExpired as exc:
+            raise ToolError(f"LilyPond took longer than {timeout_s:.0f} s and was stopped") from exc
+        pdf = Path(tmp) / "score.pdf"
+        if proc.returncode != 0 or not pdf.exists():
+            errors = [ln for ln in proc.stderr.splitlines() if "error" in ln.lower()]
+            raise ToolError("LilyPond failed: " + (errors[0] if errors else proc.stderr.strip()[-300:]))
+        return pdf.read_bytes()

@@ -1,0 +1,89 @@
+"""Performance (notes in seconds) -> Score (two staves of chords and rests in ticks)."""
+
+from __future__ import annotations
+
+from collections import defaultdict
+
+import numpy as np
+
+from kimiwonosete.notes import Performance
+from kimiwonosete.score.beats import beat_grid
+from kimiwonosete.score.hands import BASS, TREBLE, assign_staves
+from kimiwonosete.score.key import estimate_key, spell
+from kimiwonosete.score.meter import choose_meter, is_compound
+from kimiwonosete.score.model import Event, KeySignature, Score, Staff, TimeSignature
+from kimiwonosete.score.quantize import beat_positions, choose_grids, quantize
+
+CLEFS = ("treble", "bass")
+DEFAULT_TEMPO = 100.0
+MAX_WEIGHT_BEATS = 4.0
+
+
+def empty_score(title: str) -> Score:
+    """One bar of rest: what silence becomes."""
+    staves = [Staff(clef, []) for clef in CLEFS]
+    ts = TimeSignature(4, 4)
+    for staff in staves:
+        staff.events.append(Event(0, ts.bar_ticks))
+    return Score(title, ts, KeySignature(0), DEFAULT_TEMPO, 1, staves)
+
+
+def build_score(performance: Performance, title: str) -> Score:
+    """Estimate beats, meter and key, quantize, split hands, and lay out each staff's voice."""
+    notes = [n for n in performance.notes if n.offset > n.onset]
+    if not notes:
+        return empty_score(title)
+    beats = beat_grid(notes, performance.duration)
+    onsets = beat_positions(np.array([n.onset for n in notes]), beats)
+    offsets = beat_positions(np.array([n.offset for n in notes]), beats)
+    pitches = np.array([n.pitch for n in notes])
+    velocities = np.array([n.velocity for n in notes])
+    weights = np.clip(offsets - onsets, 0, MAX_WEIGHT_BEATS) * (1 + (pitches < 60)) * velocities / 127
+    ts, phase = choose_meter(onsets, weights)
+    m = ts.beats_per_bar
+    # Bar 1 starts on the last downbeat at or before the first onset.
+    first = int(np.floor(onsets.min() + 0.12))
+    origin = first - ((first - phase) % m)
+    grids = choose_grids(onsets - origin, ts.compound)
+    default_grid = 3 if ts.compound else 2
+    on_ticks = quantize(onsets - origin, grids, ts.beat_ticks, default_grid)
+    off_ticks = quantize(offsets - origin, grids, ts.beat_ticks, default_grid)
+    min_ticks = np.array([
+        ts.beat_ticks // grids.get(int(t // ts.beat_ticks), default_grid) for t in on_ticks
+    ])
+    off_ticks = np.maximum(off_ticks, on_ticks + min_ticks)
+
+    key = estimate_key(notes)
+    staff_of = assign_staves(notes)
+    chords: list[dict[int, dict[int, tuple[int, int]]]] = [defaultdict(dict), defaultdict(dict)]
+    for i, n in enumerate(notes):
+        chord = chords[staff_of[i]][int(on_ticks[i])]
+        end, vel = chord.get(n.pitch, (0, 0))
+        chord[n.pitch] = (max(end, int(off_ticks[i])), max(vel, int(n.velocity)))
+    ends = [max((e for c in ch.values() for e, _ in c.values()), default=0) for ch in chords]
+    n_bars = max(1, -(-max(ends) // ts.bar_ticks))
+    staves = [Staff(CLEFS[s], _voice(chords[s], key, n_bars * ts.bar_ticks)) for s in (TREBLE, BASS)]
+    period = float(np.median(np.diff(beats)))
+    tempo = 60.0 / period * (1.5 if ts.compound else 1.0)
+    return Score(title, ts, key, round(tempo, 1), n_bars, staves)
+
+
+def _voice(chords: dict[int, dict[int, tuple[int, int]]], key: KeySignature, total: int) -> list[Event]:
+    """One voice: chords held until their notes end or the next chord starts; rests between."""
+    events: list[Event] = []
+    starts = sorted(chords)
+    pos = 0
+    for i, start in enumerate(starts):
+        if start > pos:
+            events.append(Event(pos, start - pos))
+        notes = chords[start]
+        end = max(e for e, _ in notes.values())
+        if i + 1 < len(starts):
+            end = min(end, starts[i + 1])
+        pitches = tuple(spell(p, key) for p in sorted(notes))
+        velocity = max(v for _, v in notes.values())
+        events.append(Event(start, end - start, pitches, velocity))
+        pos = end
+    if pos < total:
+        events.append(Event(pos, total - pos))
+    return events

@@ -1,0 +1,118 @@
+"""The score data model: what is written, in ticks of a quarter note, per staff.
+
+One tick grid serves 16ths and 8th-note triplets: ``TICKS_PER_QUARTER = 12`` (16th = 3,
+triplet 8th = 4).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+TICKS_PER_QUARTER = 12
+STEPS = "CDEFGAB"
+
+
+@dataclass(frozen=True, slots=True)
+class TimeSignature:
+    numerator: int
+    denominator: int
+
+    @property
+    def compound(self) -> bool:
+        """6/8, 9/8, 12/8: beats are dotted quarters."""
+        return self.denominator == 8 and self.numerator % 3 == 0
+
+    @property
+    def bar_ticks(self) -> int:
+        return self.numerator * 4 * TICKS_PER_QUARTER // self.denominator
+
+    @property
+    def beat_ticks(self) -> int:
+        return 3 * TICKS_PER_QUARTER // 2 if self.compound else 4 * TICKS_PER_QUARTER // self.denominator
+
+    @property
+    def beats_per_bar(self) -> int:
+        return self.bar_ticks // self.beat_ticks
+
+    def __str__(self) -> str:
+        return f"{self.numerator}/{self.denominator}"
+
+
+@dataclass(frozen=True, slots=True)
+class KeySignature:
+    """``fifths``: sharps (>0) or flats (<0) in the signature."""
+
+    fifths: int
+    mode: str = "major"
+
+    @property
+    def tonic(self) -> str:
+        """The tonic's name, e.g. ``"F#"`` or ``"Bb"``."""
+        offset = 0 if self.mode == "major" else 3
+        return _fifths_name(self.fifths + offset)
+
+    def __str__(self) -> str:
+        return f"{self.tonic} {self.mode}"
+
+
+def _fifths_name(pos: int) -> str:
+    """Name of the pitch class at ``pos`` on the line of fifths (C = 0, G = 1, F = -1)."""
+    step = "FCGDAEB"[(pos + 1) % 7]
+    alter = (pos + 1) // 7
+    return step + ("#" * alter if alter > 0 else "b" * -alter)
+
+
+@dataclass(frozen=True, slots=True)
+class Pitch:
+    """A spelled pitch: ``step`` C..B, ``alter`` in semitones, scientific ``octave`` (C4 = 60)."""
+
+    midi: int
+    step: str
+    alter: int
+    octave: int
+
+
+@dataclass(slots=True)
+class Event:
+    """A chord (or a rest when ``pitches`` is empty) starting at ``start`` ticks, lasting ``duration``."""
+
+    start: int
+    duration: int
+    pitches: tuple[Pitch, ...] = ()
+    velocity: int = 0
+
+    @property
+    def end(self) -> int:
+        return self.start + self.duration
+
+    @property
+    def is_rest(self) -> bool:
+        return not self.pitches
+
+
+@dataclass(slots=True)
+class Staff:
+    """One staff's single voice: events in time order, covering the score without overlap."""
+
+    clef: str  # "treble" | "bass"
+    events: list[Event]
+
+
+@dataclass(slots=True)
+class Score:
+    """A two-staff piano score built from a performance."""
+
+    title: str
+    time_signature: TimeSignature
+    key: KeySignature
+    tempo: float  # quarter notes per minute
+    n_bars: int
+    staves: list[Staff]
+
+    @property
+    def total_ticks(self) -> int:
+        return self.n_bars * self.time_signature.bar_ticks
+
+    @property
+    def note_count(self) -> int:
+        return sum(len(e.pitches) for s in self.staves for e in s.events)

@@ -1,0 +1,138 @@
+"""From events in ticks to written values: bars, beats, ties, dots and triplets.
+
+Both engravers (LilyPond and MusicXML) write exactly these values, so the two agree.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from kimiwonosete.score.model import TICKS_PER_QUARTER, Event, Pitch, Staff, TimeSignature
+
+WHOLE = 4 * TICKS_PER_QUARTER
+TRIPLET_TICKS = TICKS_PER_QUARTER // 3
+
+
+@dataclass(frozen=True, slots=True)
+class Written:
+    """One written note, chord or rest.
+
+    ``base``: 1 whole, 2 half, 4 quarter, 8 eighth, 16 sixteenth (0: a whole-bar rest).
+    ``triplet``: inside a 3:2 tuplet, so it sounds ``2/3`` of its written value.
+    ``tie``: tied to the next written value (same pitches).
+    """
+
+    pitches: tuple[Pitch, ...]
+    ticks: int
+    base: int
+    dots: int = 0
+    triplet: bool = False
+    tuplet_start: bool = False
+    tuplet_stop: bool = False
+    tie: bool = False
+    velocity: int = 0
+
+    @property
+    def is_rest(self) -> bool:
+        return not self.pitches
+
+
+def _plain_values() -> dict[int, tuple[int, int]]:
+    """Ticks -> (base, dots) for plain (non-tuplet) values down to the 16th."""
+    values: dict[int, tuple[int, int]] = {}
+    for base in (1, 2, 4, 8, 16):
+        ticks = WHOLE // base
+        values[ticks] = (base, 0)
+        if ticks % 2 == 0 and base < 16:
+            values[ticks * 3 // 2] = (base, 1)
+    return values
+
+
+PLAIN = _plain_values()
+TRIPLET = {TRIPLET_TICKS: 8, 2 * TRIPLET_TICKS: 4}
+
+
+def _is_triplet_beat(events: list[Event], beat_start: int, beat_ticks: int, compound: bool) -> bool:
+    if compound:
+        return False
+    for e in events:
+        for t in (e.start, e.end):
+            if beat_start < t < beat_start + beat_ticks and (t - beat_start) % 3 != 0:
+                return True
+    return False
+
+
+def _pieces(start: int, end: int, bar_start: int, ts: TimeSignature) -> list[int]:
+    """Split [start, end) inside one bar into plain written lengths, beat-aware."""
+    beat = ts.beat_ticks
+    out: list[int] = []
+    pos = start
+    while pos < end:
+        rel = pos - bar_start
+        if rel % beat == 0:
+            # On a beat: the longest plain value that fits, ends on a beat and stays in the bar.
+            fits = [v for v in PLAIN if v <= end - pos and (v % beat == 0 or v < beat)]
+            on_beat = [v for v in fits if v % beat == 0]
+            length = max(on_beat) if on_beat else max(fits)
+        else:
+            # Off the beat: never tie across a beat inside a note; stop at the next beat.
+            next_beat = bar_start + (rel // beat + 1) * beat
+            limit = min(end, next_beat) - pos
+            length = max(v for v in PLAIN if v <= limit)
+        out.append(length)
+        pos += length
+    return out
+
+
+def written_bars(staff: Staff, ts: TimeSignature, n_bars: int) -> list[list[Written]]:
+    """The staff's events as written values, bar by bar (ties across bars and beats)."""
+    bar = ts.bar_ticks
+    beat = ts.beat_ticks
+    bars: list[list[Written]] = [[] for _ in range(n_bars)]
+    for b in range(n_bars):
+        bar_start, bar_end = b * bar, (b + 1) * bar
+        in_bar = [e for e in staff.events if e.start < bar_end and e.end > bar_start]
+        if len(in_bar) == 1 and in_bar[0].is_rest or not in_bar:
+            bars[b].append(Written((), bar, 0))
+            continue
+        triplet_beats = {
+            k for k in range(ts.beats_per_bar)
+            if _is_triplet_beat(in_bar, bar_start + k * beat, beat, ts.compound)
+        }
+        for e in in_bar:
+            s, t = max(e.start, bar_start), min(e.end, bar_end)
+            cuts = [s]
+            # A triplet beat is written as one tuplet, so events are cut at its borders.
+            for k in triplet_beats:
+                for edge in (bar_start + k * beat, bar_start + (k + 1) * beat):
+                    if s < edge < t:
+                        cuts.append(edge)
+            cuts = sorted(set(cuts)) + [t]
+            parts: list[tuple[int, int, bool]] = []  # (start, ticks, triplet)
+            for a, z in zip(cuts, cuts[1:]):
+                k = (a - bar_start) // beat
+                if k in triplet_beats:
+                    parts.append((a, z - a, True))
+                else:
+                    p = a
+                    for length in _pieces(a, z, bar_start, ts):
+                        parts.append((p, length, False))
+                        p += length
+            for i, (p, length, trip) in enumerate(parts):
+                last_piece = i == len(parts) - 1
+                tie = not e.is_rest and (not last_piece or e.end > bar_end)
+                if trip:
+                    k = (p - bar_start) // beat
+                    beat_start = bar_start + k * beat
+                    if length == beat:  # a whole beat needs no tuplet
+                        bars[b].append(Written(e.pitches, length, 4, tie=tie, velocity=e.velocity))
+                        continue
+                    bars[b].append(Written(
+                        e.pitches, length, TRIPLET[length], triplet=True,
+                        tuplet_start=p == beat_start, tuplet_stop=p + length == beat_start + beat,
+                        tie=tie, velocity=e.velocity,
+                    ))
+                else:
+                    base, dots = PLAIN[length]
+                    bars[b].append(Written(e.pitches, length, base, dots, tie=tie, velocity=e.velocity))
+    return bars

@@ -1,0 +1,123 @@
+"""The default backend: Transkun 2.0 (Yan & Duan, MIT licence), weights from the installed wheel.
+
+Transkun's own command line needs ``pkg_resources`` and ``torchaudio``; neither is needed to run
+the model, so the network is built here from ``transkun.ModelTransformer`` directly.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import sys
+import types
+from functools import cache
+from importlib import resources
+
+import numpy as np
+
+from kimiwonosete.errors import ToolError
+from kimiwonosete.notes import Note, Pedal, Performance
+from kimiwonosete.transcription.base import ProgressFn
+
+SAMPLE_RATE = 44100
+WEIGHTS = "2.0.pt"
+CONF = "2.0.conf"
+SUSTAIN_PITCH = -64
+MEL_BUFFER = "freq2mels"
+
+
+def _fake_torchaudio() -> types.ModuleType:
+    """A stand-in for the one torchaudio call Transkun makes while building its mel layer.
+
+    That call only initialises a buffer (``freq2mels``) which the checkpoint then overwrites;
+    ``load_model`` checks that the checkpoint really carries it.
+    """
+    import torch
+
+    mod = types.ModuleType("torchaudio")
+    functional = types.ModuleType("torchaudio.functional")
+
+    def melscale_fbanks(n_freqs: int, f_min: float, f_max: float, n_mels: int, sample_rate: int) -> "torch.Tensor":
+        return torch.zeros(n_freqs, n_mels)
+
+    functional.melscale_fbanks = melscale_fbanks  # type: ignore[attr-defined]
+    mod.functional = functional  # type: ignore[attr-defined]
+    return mod
+
+
+@cache
+def load_model():  # -> transkun.ModelTransformer.TransKun
+    """Build Transkun from the packaged config and weights, once per process."""
+    import torch
+
+    try:
+        from transkun import ModelTransformer
+    except ImportError as exc:
+        raise ToolError(
+            "the transkun backend is not installed: run `pip install --no-deps transkun==2.0.1` "
+            "(see README) or use --model basic-pitch"
+        ) from exc
+    pretrained = resources.files("transkun") / "pretrained"
+    conf_json = json.loads((pretrained / CONF).read_text())["Model"]["config"]
+    conf = ModelTransformer.Config()
+    conf.__dict__.update(conf_json)
+    saved = sys.modules.get("torchaudio")
+    sys.modules["torchaudio"] = _fake_torchaudio()
+    try:
+        model = ModelTransformer.TransKun(conf=conf)
+    finally:
+        if saved is None:
+            del sys.modules["torchaudio"]
+        else:
+            sys.modules["torchaudio"] = saved
+    with resources.as_file(pretrained / WEIGHTS) as weights:
+        checkpoint = torch.load(weights, map_location="cpu", weights_only=False)
+    state = checkpoint.get("best_state_dict", checkpoint.get("state_dict"))
+    if not any(key.endswith(MEL_BUFFER) for key in state):
+        raise ToolError("transkun checkpoint lacks its mel filterbank; unsupported transkun version")
+    model.load_state_dict(state, strict=False)
+    model.eval()
+    return model
+
+
+class TranskunTranscriber:
+    """Piano transcription with Transkun 2.0: notes, velocities and sustain pedal."""
+
+    name = "transkun"
+    sample_rate = SAMPLE_RATE
+
+    def transcribe(self, audio: np.ndarray, progress: ProgressFn | None = None) -> Performance:
+        import torch
+
+        model = load_model()
+        hop_s, seg_s = model.segmentHopSizeInSecond, model.segmentSizeInSecond
+        padded = len(audio) + 2 * math.ceil((seg_s - hop_s) * model.fs)
+        step = math.ceil(hop_s * model.fs / model.hopSize) * model.hopSize
+        total = math.ceil(padded / step)
+        frames_fn = model.transcribeFrames
+        done = 0
+
+        def counted(*args, **kwargs):
+            nonlocal done
+            out = frames_fn(*args, **kwargs)
+            done += 1
+            if progress:
+                progress(min(done, total), total)
+            return out
+
+        # Per-segment progress without copying Transkun's segment loop.
+        model.transcribeFrames = counted
+        try:
+            with torch.inference_mode():
+                x = torch.from_numpy(np.ascontiguousarray(audio, dtype=np.float32))[:, None]
+                events = model.transcribe(x)
+        finally:
+            del model.transcribeFrames
+        notes, pedals = [], []
+        for e in events:
+            if e.pitch == SUSTAIN_PITCH:
+                pedals.append(Pedal(float(e.start), float(e.end)))
+            elif e.pitch > 0:
+                vel = int(np.clip(round(float(e.velocity)), 1, 127))
+                notes.append(Note(float(e.start), float(e.end), int(e.pitch), vel))
+        return Performance(notes, pedals, duration=len(audio) / SAMPLE_RATE)

@@ -8,6 +8,14 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
+from kimiwonosete.errors import OutputError
+
+
+def _umask() -> int:
+    mask = os.umask(0)
+    os.umask(mask)
+    return mask
+
 
 @contextmanager
 def atomic_path(final: Path) -> Iterator[Path]:
@@ -17,10 +25,15 @@ def atomic_path(final: Path) -> Iterator[Path]:
     ...     tmp.write_text("...")
     """
     final = Path(final)
-    fd, name = tempfile.mkstemp(prefix=f".{final.name}.", suffix=".part", dir=final.parent)
+    try:
+        final.parent.mkdir(parents=True, exist_ok=True)
+        fd, name = tempfile.mkstemp(prefix=f".{final.name}.", suffix=".part", dir=final.parent)
+    except OSError as exc:
+        raise OutputError(f"{final.parent}: cannot write here ({exc.strerror or exc})") from exc
     os.close(fd)
     tmp = Path(name)
     try:
+        os.chmod(tmp, 0o666 & ~_umask())  # mkstemp's 0600 would make artifacts private
         yield tmp
         os.replace(tmp, final)
     finally:
@@ -30,7 +43,3 @@ def atomic_path(final: Path) -> Iterator[Path]:
 def write_bytes_atomic(final: Path, data: bytes) -> None:
     with atomic_path(final) as tmp:
         tmp.write_bytes(data)
-
-
-def write_text_atomic(final: Path, text: str) -> None:
-    write_bytes_atomic(final, text.encode("utf-8"))

@@ -9,9 +9,9 @@ so both outputs agree note for note. The document is built with ElementTree, whi
 
 from __future__ import annotations
 
-import re
 import xml.etree.ElementTree as ET
 
+from kimiwonosete.engrave.text import clean_text
 from kimiwonosete.score.model import TICKS_PER_QUARTER, Pitch, Score
 from kimiwonosete.score.notation import Written, written_bars
 
@@ -31,15 +31,6 @@ HEADER = (
     '<!DOCTYPE score-partwise PUBLIC "-//Recordare//DTD MusicXML 4.0 Partwise//EN" '
     '"http://www.musicxml.org/dtds/partwise.dtd">\n'
 )
-# Everything outside XML 1.0's Char production (controls, surrogates, U+FFFE/U+FFFF).
-_NOT_XML_CHAR = re.compile("[^\t\n\r\u0020-\ud7ff\ue000-\ufffd\U00010000-\U0010ffff]")
-
-
-def xml_text(text: str) -> str:
-    """``text`` without the characters that no XML 1.0 document may contain."""
-    return _NOT_XML_CHAR.sub("", text)
-
-
 def _sub(parent: ET.Element, tag: str, text: str | int | None = None, **attrib: str) -> ET.Element:
     el = ET.SubElement(parent, tag, attrib)
     if text is not None:
@@ -135,7 +126,7 @@ def musicxml_bytes(score: Score) -> bytes:
     ts = score.time_signature
     n_bars = max(score.n_bars, 1)  # a part needs at least one measure
     root = ET.Element("score-partwise", version="4.0")
-    _header(root, xml_text(score.title))
+    _header(root, clean_text(score.title))
     part = _sub(root, "part", id=PART_ID)
     staves = [written_bars(staff, ts, n_bars) for staff in score.staves]
     tied_in: list[frozenset[Pitch]] = [frozenset() for _ in staves]

@@ -70,10 +70,10 @@ def _pieces(start: int, end: int, bar_start: int, ts: TimeSignature) -> list[int
     while pos < end:
         rel = pos - bar_start
         if rel % beat == 0:
-            # On a beat: the longest plain value that fits, ends on a beat and stays in the bar.
-            fits = [v for v in PLAIN if v <= end - pos and (v % beat == 0 or v < beat)]
-            on_beat = [v for v in fits if v % beat == 0]
-            length = max(on_beat) if on_beat else max(fits)
+            # On a beat: the longest plain value that fits in the bar: whole beats or a dotted beat.
+            fits = [v for v in PLAIN if v <= end - pos]
+            beat_values = [v for v in fits if v % beat == 0 or 2 * v == 3 * beat]
+            length = max(beat_values) if beat_values else max(fits)
         else:
             # Off the beat: never tie across a beat inside a note; stop at the next beat.
             next_beat = bar_start + (rel // beat + 1) * beat

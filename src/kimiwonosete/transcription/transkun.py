@@ -10,6 +10,7 @@ import json
 import math
 import sys
 import types
+import warnings
 from functools import cache
 from importlib import resources
 
@@ -108,7 +109,9 @@ class TranskunTranscriber:
         # Per-segment progress without copying Transkun's segment loop.
         model.transcribeFrames = counted
         try:
-            with torch.inference_mode():
+            with torch.inference_mode(), warnings.catch_warnings():
+                # Transkun wraps layers in gradient checkpointing, which warns when run for inference.
+                warnings.simplefilter("ignore", UserWarning)
                 x = torch.from_numpy(np.ascontiguousarray(audio, dtype=np.float32))[:, None]
                 events = model.transcribe(x)
         finally:

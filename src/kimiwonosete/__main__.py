@@ -1,0 +1,5 @@
+import sys
+
+from kimiwonosete.cli import main
+
+sys.exit(main())

@@ -1,0 +1,59 @@
+"""The ``kimiwonosete`` command."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from collections.abc import Sequence
+from pathlib import Path
+
+from kimiwonosete.errors import KimiError
+from kimiwonosete.examples import write_example
+from kimiwonosete.pipeline.progress import default_reporter
+from kimiwonosete.pipeline.run import FORMATS, transcribe
+from kimiwonosete.transcription import BACKENDS, DEFAULT_BACKEND
+
+
+def _parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="kimiwonosete", description="Piano recordings to sheet music.")
+    sub = parser.add_subparsers(dest="command", required=True)
+    t = sub.add_parser("transcribe", help="transcribe an audio or video file into a score")
+    t.add_argument("input", type=Path, help="audio or video file (WAV, FLAC, MP3, OGG, M4A, MP4, ...)")
+    t.add_argument("-o", "--outdir", type=Path, default=Path("."), help="output folder (default: .)")
+    t.add_argument("--model", choices=BACKENDS, default=DEFAULT_BACKEND, help="transcription model")
+    t.add_argument("--formats", default=",".join(FORMATS),
+                   help=f"comma-separated outputs among {','.join(FORMATS)} (default: all)")
+    t.add_argument("--title", help="score title (default: the input file's name)")
+    t.add_argument("-q", "--quiet", action="store_true", help="no progress output")
+    t.add_argument("--json", action="store_true", help="print a JSON summary on stdout")
+    e = sub.add_parser("example", help="write a short example recording (a public-domain minuet)")
+    e.add_argument("output", type=Path, help="file to write (.flac, .wav, .mp3, ...)")
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = _parser().parse_args(argv)
+    try:
+        if args.command == "example":
+            print(write_example(args.output))
+            return 0
+        reporter = default_reporter(quiet=args.quiet or args.json)
+        result = transcribe(args.input, args.outdir, model=args.model, formats=args.formats,
+                            title=args.title, reporter=reporter)
+    except KimiError as exc:
+        print(f"kimiwonosete: error: {exc}", file=sys.stderr)
+        return 1
+    except KeyboardInterrupt:
+        print("kimiwonosete: interrupted", file=sys.stderr)
+        return 130
+    if args.json:
+        print(json.dumps(result.summary(), indent=2))
+    elif not args.quiet:
+        for path in result.artifacts.values():
+            print(path)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

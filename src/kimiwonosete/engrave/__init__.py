@@ -1,0 +1,1 @@
+"""Score to files: LilyPond source and PDF, MusicXML, MIDI."""

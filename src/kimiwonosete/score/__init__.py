@@ -1,0 +1,1 @@
+"""Notes to a two-staff score: beats, meter, key, quantization, hands, spelling."""

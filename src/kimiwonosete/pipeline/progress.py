@@ -30,13 +30,13 @@ class QuietReporter:
 
 
 class LogReporter(QuietReporter):
-    """One plain line per stage and per finished chunk: for logs and pipes."""
+    """One plain line per finished stage and per finished chunk: for logs and pipes.
 
-    def start(self, stage: str) -> None:
-        print(f"{stage}...", file=self.stream, flush=True)
+    Nothing is printed when a stage starts, so that a bad input yields its error line alone.
+    """
 
     def advance(self, done: int, total: int) -> None:
-        print(f"  chunk {done}/{total}", file=self.stream, flush=True)
+        print(f"transcribe: chunk {done}/{total}", file=self.stream, flush=True)
 
     def finish(self, stage: str, seconds: float) -> None:
         print(f"{stage}: done in {seconds:.1f} s", file=self.stream, flush=True)

@@ -10,7 +10,7 @@ from kimiwonosete.notes import Note
 FRAME_RATE = 100.0  # envelope frames per second
 SMOOTH_S = 0.02
 MIN_BPM, MAX_BPM = 40.0, 220.0
-PRIOR_BPM, PRIOR_OCTAVES = 100.0, 0.9
+PRIOR_BPM, PRIOR_OCTAVES = 100.0, 0.6
 TIGHTNESS = 100.0
 DEFAULT_PERIOD_S = 0.6
 

@@ -16,7 +16,6 @@ from kimiwonosete.score.quantize import beat_positions, choose_grids, quantize
 
 CLEFS = ("treble", "bass")
 DEFAULT_TEMPO = 100.0
-MAX_WEIGHT_BEATS = 4.0
 
 
 def empty_score(title: str) -> Score:
@@ -37,9 +36,7 @@ def build_score(performance: Performance, title: str) -> Score:
     onsets = beat_positions(np.array([n.onset for n in notes]), beats)
     offsets = beat_positions(np.array([n.offset for n in notes]), beats)
     pitches = np.array([n.pitch for n in notes])
-    velocities = np.array([n.velocity for n in notes])
-    weights = np.clip(offsets - onsets, 0, MAX_WEIGHT_BEATS) * (1 + (pitches < 60)) * velocities / 127
-    ts, phase = choose_meter(onsets, weights)
+    ts, phase = choose_meter(onsets, offsets - onsets, pitches)
     m = ts.beats_per_bar
     # Bar 1 starts on the last downbeat at or before the first onset.
     first = int(np.floor(onsets.min() + 0.12))

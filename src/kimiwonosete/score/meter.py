@@ -8,7 +8,12 @@ from kimiwonosete.score.model import TimeSignature
 
 NEAR_BEAT = 0.12  # an onset within this many beats of a beat counts as on it
 TERNARY_SHARE = 0.6  # share of off-beat onsets on thirds that makes the beat compound
-PREFER_FOUR = 0.85  # 4 beats win over 2 unless 2's contrast is clearly higher
+# 4/4 vs 2/4: with equally strong beats 1 and 3, 4's contrast is 2/3 of 2's. Accents alone
+# rarely separate the two, and 4/4 is far more common, so 2/4 needs 4's contrast well below that.
+PREFER_FOUR = 0.6
+MAX_ACCENT_BEATS = 4.0
+BASS_REFERENCE = 72  # pitches below this add to a beat's accent, more the lower they are
+BASS_WEIGHT = 1.5
 
 
 def is_compound(onset_beats: np.ndarray) -> bool:
@@ -22,19 +27,34 @@ def is_compound(onset_beats: np.ndarray) -> bool:
     return float(np.mean(err3 < err4)) > TERNARY_SHARE and float(np.mean(err3 < 0.15)) > TERNARY_SHARE
 
 
-def choose_meter(onset_beats: np.ndarray, weights: np.ndarray) -> tuple[TimeSignature, int]:
-    """Time signature and the index of the first downbeat beat (0 <= phase < beats per bar).
+def beat_accents(onset_beats: np.ndarray, durations: np.ndarray, pitches: np.ndarray) -> tuple[np.ndarray, int]:
+    """How strongly each beat sounds like a downbeat, and the index of the first beat.
 
-    ``weights`` says how much each onset marks a downbeat (longer and lower notes more).
+    A beat is accented by a long note starting on it and by a low bass note (harmony tends to
+    change, and the bass to move, on downbeats).
     """
-    compound = is_compound(onset_beats)
     idx = np.round(onset_beats).astype(int)
     on_beat = np.abs(onset_beats - idx) < NEAR_BEAT
-    if not on_beat.any():
-        return (TimeSignature(6, 8) if compound else TimeSignature(4, 4)), 0
-    n_beats = int(idx.max()) + 1
-    accent = np.bincount(idx[on_beat] - idx.min(), weights=weights[on_beat], minlength=n_beats)
     base = int(idx.min())
+    accent = np.zeros(int(idx.max()) - base + 1)
+    longest = np.zeros_like(accent)
+    lowest = np.full_like(accent, np.inf)
+    np.maximum.at(longest, idx[on_beat] - base, np.clip(durations[on_beat], 0, MAX_ACCENT_BEATS))
+    np.minimum.at(lowest, idx[on_beat] - base, pitches[on_beat].astype(float))
+    lowness = np.clip((BASS_REFERENCE - lowest) / 24.0, 0, 2)
+    accent = longest + BASS_WEIGHT * np.where(np.isfinite(lowest), lowness, 0)
+    return accent, base
+
+
+def choose_meter(onset_beats: np.ndarray, durations: np.ndarray, pitches: np.ndarray) -> tuple[TimeSignature, int]:
+    """Time signature and the index of the first downbeat beat (0 <= phase < beats per bar).
+
+    ``durations`` are in beats; ``pitches`` MIDI numbers, one per onset.
+    """
+    compound = is_compound(onset_beats)
+    if not (np.abs(onset_beats - np.round(onset_beats)) < NEAR_BEAT).any():
+        return (TimeSignature(6, 8) if compound else TimeSignature(4, 4)), 0
+    accent, base = beat_accents(onset_beats, durations, pitches)
     best: dict[int, tuple[float, int]] = {}
     for m in (2, 3, 4):
         for phase in range(m):

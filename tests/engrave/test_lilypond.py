@@ -1,0 +1,51 @@
+from __future__ import annotations
+
+import subprocess
+from pathlib import Path
+
+import pytest
+
+from kimiwonosete.engrave.lilypond import lilypond_source, render_pdf
+from kimiwonosete.errors import ToolError
+from kimiwonosete.notes import Note, Performance
+from kimiwonosete.score.build import build_score
+
+HOSTILE = [
+    '"#(system "touch PWNED")',
+    '#(system "touch PWNED")',
+    '\\" } #(system "touch PWNED") \\header { title = "',
+    '$(system "touch PWNED")',
+    'x" #(begin (system "touch PWNED") "y',
+]
+
+
+def _score(title: str):
+    notes = [Note(0.5 * i, 0.5 * i + 0.45, 60 + (i % 8), 80) for i in range(16)]
+    return build_score(Performance(notes, [], duration=9.0), title)
+
+
+def _pdf_text(pdf: bytes, tmp: Path) -> str:
+    path = tmp / "score.pdf"
+    path.write_bytes(pdf)
+    return subprocess.run(["pdftotext", str(path), "-"], capture_output=True, text=True, check=True).stdout
+
+
+@pytest.mark.parametrize("title", HOSTILE)
+def test_hostile_title_runs_nothing_and_prints_literally(title: str, tmp_path: Path, monkeypatch) -> None:
+    monkeypatch.chdir(tmp_path)
+    pdf = render_pdf(lilypond_source(_score(title)))
+    assert not list(tmp_path.rglob("PWNED")) and not Path("/tmp/PWNED").exists()
+    text = " ".join(_pdf_text(pdf, tmp_path).split())
+    assert " ".join(title.split()) in text
+
+
+def test_source_has_two_staves_key_time_and_bar_checks() -> None:
+    source = lilypond_source(_score("plain"))
+    assert source.count("\\new Staff") == 2
+    assert "\\clef treble" in source and "\\clef bass" in source
+    assert "\\key " in source and "\\time " in source and "| % 1" in source
+
+
+def test_lilypond_errors_are_reported_clearly() -> None:
+    with pytest.raises(ToolError, match="LilyPond failed"):
+        render_pdf('\\version "2.24.0"\n{ c4 d4 e4 \\undefinedcommand }')

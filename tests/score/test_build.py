@@ -1,0 +1,111 @@
+"""The score stage on synthetic performances whose written form is known."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from kimiwonosete.notes import Note, Performance
+from kimiwonosete.score.beats import beat_grid
+from kimiwonosete.score.build import build_score
+from kimiwonosete.score.hands import BASS, TREBLE, assign_staves
+from kimiwonosete.score.key import estimate_key, spell
+from kimiwonosete.score.model import TICKS_PER_QUARTER, KeySignature
+from kimiwonosete.score.notation import written_bars
+
+RNG = np.random.default_rng(7)
+
+
+def _perform(pattern: list[tuple[float, float, int]], spb: float, jitter: float = 0.01) -> Performance:
+    """Notes at (beat, length in beats, pitch), played at ``spb`` seconds per beat with jitter."""
+    notes = []
+    for beat, length, pitch in pattern:
+        onset = 0.5 + beat * spb + RNG.normal(0, jitter)
+        notes.append(Note(onset, onset + 0.9 * length * spb, pitch, 80 if beat % 1 else 96))
+    return Performance(notes, [], duration=notes[-1].offset + 1)
+
+
+def _waltz(bars: int) -> list[tuple[float, float, int]]:
+    """3/4: a low bass on each downbeat, chords on beats 2 and 3, an 8th-note melody."""
+    out = []
+    for b in range(bars):
+        out += [(3 * b, 1, 43), (3 * b + 1, 1, 55), (3 * b + 1, 1, 59), (3 * b + 2, 1, 55), (3 * b + 2, 1, 59)]
+        out += [(3 * b + k / 2, 0.5, 74 + (k % 3)) for k in range(6)]
+    return out
+
+
+def _march(bars: int) -> list[tuple[float, float, int]]:
+    """4/4 in D major: a bass on beats 1 and 3 (strong on 1), 16th-note runs on beats 2 and 4."""
+    scale = [62, 64, 66, 67, 69, 71, 73, 74]
+    out = []
+    for b in range(bars):
+        out += [(4 * b, 2, 38), (4 * b, 1, 74), (4 * b + 2, 2, 45)]
+        out += [(4 * b + 1 + k / 4, 0.25, scale[(k + b) % 8]) for k in range(4)]
+        out += [(4 * b + 3 + k / 4, 0.25, scale[(k + b + 3) % 8]) for k in range(4)]
+    return out
+
+
+def test_beats_follow_a_steady_pulse_with_jitter() -> None:
+    perf = _perform(_march(8), spb=0.55)
+    beats = beat_grid(perf.notes, perf.duration)
+    assert np.median(np.diff(beats)) == pytest.approx(0.55, abs=0.02)
+
+
+def test_waltz_is_three_four_with_exact_rhythm() -> None:
+    score = build_score(_perform(_waltz(8), spb=0.5), "waltz")
+    assert str(score.time_signature) == "3/4"
+    assert score.tempo == pytest.approx(120, abs=4)
+    treble = [e for e in score.staves[0].events if not e.is_rest]
+    assert [e.duration for e in treble[:6]] == [TICKS_PER_QUARTER // 2] * 6
+    bass = [e for e in score.staves[1].events if not e.is_rest]
+    assert all(e.start % score.time_signature.bar_ticks == 0 for e in bass if e.pitches[0].midi == 43)
+
+
+def test_march_is_four_four_in_d_major_with_sixteenths() -> None:
+    score = build_score(_perform(_march(8), spb=0.6), "march")
+    assert str(score.time_signature) == "4/4"
+    assert score.key == KeySignature(2, "major")
+    bars = written_bars(score.staves[0], score.time_signature, score.n_bars)
+    assert sum(w.base == 16 for bar in bars for w in bar) >= 8 * 8 * 0.9
+    assert all(w.base in (0, 1, 2, 4, 8, 16) for bar in bars for w in bar)
+
+
+def test_triplets_only_where_onsets_fall_on_thirds() -> None:
+    pattern = []
+    for b in range(8):
+        pattern += [(4 * b, 4, 36), (4 * b, 0.5, 72), (4 * b + 0.5, 0.5, 71), (4 * b + 1, 1, 74)]
+        pattern += [(4 * b + 2 + k / 3, 1 / 3, 76 + k) for k in range(3)]
+        pattern += [(4 * b + 3 + k / 4, 0.25, 72 - k) for k in range(4)]
+    score = build_score(_perform(pattern, spb=0.6, jitter=0.008), "triplets")
+    bars = written_bars(score.staves[0], score.time_signature, score.n_bars)
+    triplet_counts = [sum(w.triplet for w in bar) for bar in bars]
+    assert sum(triplet_counts) == 3 * len([c for c in triplet_counts if c])
+    assert sum(1 for c in triplet_counts if c) >= 7
+
+
+def test_written_bars_add_up_and_have_no_debris() -> None:
+    notes = [Note(0.5 + 0.37 * i + RNG.normal(0, 0.03), 0.5 + 0.37 * i + 0.2, 60 + (i * 5) % 24, 70) for i in range(60)]
+    score = build_score(Performance(notes, [], duration=25.0), "sloppy")
+    for staff in score.staves:
+        for bar in written_bars(staff, score.time_signature, score.n_bars):
+            assert sum(w.ticks for w in bar) == score.time_signature.bar_ticks
+            assert all(w.ticks >= TICKS_PER_QUARTER // 4 or w.triplet for w in bar)
+
+
+def test_silence_is_one_empty_bar() -> None:
+    score = build_score(Performance([], [], duration=3.0), "silence")
+    assert score.n_bars == 1 and score.note_count == 0
+
+
+def test_key_and_spelling_follow_the_key() -> None:
+    e_flat_major = [63, 65, 67, 68, 70, 72, 74, 75, 58, 51, 55, 70]
+    notes = [Note(i * 0.5, i * 0.5 + 0.5, p, 80) for i, p in enumerate(e_flat_major * 3)]
+    key = estimate_key(notes)
+    assert key == KeySignature(-3, "major")
+    assert {(spell(p, key).step, spell(p, key).alter) for p in (63, 68, 70)} == {("E", -1), ("A", -1), ("B", -1)}
+    assert (spell(68, KeySignature(0, "minor")).step, spell(68, KeySignature(0, "minor")).alter) == ("G", 1)
+
+
+def test_hands_split_by_register_and_span() -> None:
+    notes = [Note(0, 1, 40, 80), Note(0, 1, 52, 80), Note(0, 1, 76, 80), Note(0, 1, 79, 80), Note(1, 2, 84, 80)]
+    assert assign_staves(notes) == [BASS, BASS, TREBLE, TREBLE, TREBLE]

@@ -22,7 +22,7 @@ def atomic_path(final: Path) -> Iterator[Path]:
     """Yield a temporary path beside ``final``; rename it to ``final`` only if the block succeeds.
 
     >>> with atomic_path(Path("out.ly")) as tmp:  # doctest: +SKIP
-    ...     tmp.write_text("...")
+    ...     tmp.write_text("...")  # doctest: +SKIP
     """
     final = Path(final)
     try:

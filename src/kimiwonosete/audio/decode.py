@@ -2,13 +2,13 @@
 
 from __future__ import annotations
 
-import shutil
 import subprocess
 from pathlib import Path
 
 import numpy as np
 
-from kimiwonosete.errors import InputError, ToolError
+from kimiwonosete.errors import InputError
+from kimiwonosete.tools import executable
 
 BLOCK_BYTES = 1 << 20
 DECODE_TIMEOUT_S = 3600
@@ -16,14 +16,8 @@ DECODE_TIMEOUT_S = 3600
 
 def ffmpeg_exe() -> str:
     """The system ``ffmpeg`` where present, else the binary shipped by ``imageio-ffmpeg``."""
-    found = shutil.which("ffmpeg")
-    if found:
-        return found
-    try:
-        import imageio_ffmpeg
-    except ImportError as exc:
-        raise ToolError("ffmpeg not found: install it (apt install ffmpeg) or `pip install imageio-ffmpeg`") from exc
-    return imageio_ffmpeg.get_ffmpeg_exe()
+    return executable("ffmpeg", "imageio_ffmpeg", "get_ffmpeg_exe",
+                      "install it (apt install ffmpeg) or `pip install imageio-ffmpeg`")
 
 
 def _ffmpeg_reason(stderr: str) -> str:
@@ -42,7 +36,7 @@ def decode(path: str | Path, sample_rate: int) -> np.ndarray:
     The signal is read from ffmpeg in blocks into one growing buffer, so it is held once.
 
     >>> y = decode("piece.flac", 44100)  # doctest: +SKIP
-    >>> y.dtype, y.ndim
+    >>> y.dtype, y.ndim  # doctest: +SKIP
     (dtype('float32'), 1)
     """
     path = Path(path)

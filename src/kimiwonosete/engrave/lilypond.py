@@ -2,13 +2,13 @@
 
 from __future__ import annotations
 
-import shutil
 import subprocess
 import tempfile
 from pathlib import Path
 
 from kimiwonosete.engrave.text import lilypond_string
 from kimiwonosete.errors import ToolError
+from kimiwonosete.tools import executable
 from kimiwonosete.score.model import Pitch, Score, Staff
 from kimiwonosete.score.notation import Written, written_bars
 
@@ -81,14 +81,7 @@ global = {{
 
 def lilypond_exe() -> str:
     """The system ``lilypond`` where present, else the binary shipped by the PyPI ``lilypond`` wheel."""
-    found = shutil.which("lilypond")
-    if found:
-        return found
-    try:
-        import lilypond
-    except ImportError as exc:
-        raise ToolError("LilyPond not found: install it (apt install lilypond) or `pip install lilypond`") from exc
-    return str(lilypond.executable())
+    return executable("lilypond", "lilypond", "executable", "install it (apt install lilypond) or `pip install lilypond`")
 
 
 def render_pdf(source: str, timeout_s: float = RENDER_TIMEOUT_S) -> bytes:

@@ -94,7 +94,7 @@ def transcribe(
     With ``outdir=None`` nothing is written; the result still holds notes and score.
 
     >>> result = transcribe("piece.flac", "out")  # doctest: +SKIP
-    >>> result.artifacts["pdf"]
+    >>> result.artifacts["pdf"]  # doctest: +SKIP
     PosixPath('out/piece.pdf')
     """
     source = Path(path)

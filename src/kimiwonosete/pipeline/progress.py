@@ -42,29 +42,33 @@ class LogReporter(QuietReporter):
         print(f"{stage}: done in {seconds:.1f} s", file=self.stream, flush=True)
 
 
-class BarReporter(QuietReporter):
-    """A tqdm bar per stage, with chunk counts and ETA where a stage reports them."""
+class BarReporter(LogReporter):
+    """A tqdm bar with ETA for stages that report chunks; a line for the others."""
 
     def __init__(self, stream: TextIO | None = None) -> None:
         super().__init__(stream)
         self._bar = None
+        self._stage = ""
 
     def start(self, stage: str) -> None:
-        from tqdm import tqdm
-
-        self._bar = tqdm(desc=f"{stage:<11}", file=self.stream, leave=True, unit="chunk", dynamic_ncols=True)
+        self._stage = stage
 
     def advance(self, done: int, total: int) -> None:
-        if self._bar is not None:
-            self._bar.total = total
-            self._bar.n = done
-            self._bar.refresh()
+        if self._bar is None:
+            from tqdm import tqdm
+
+            self._bar = tqdm(desc=self._stage, total=total, file=self.stream, unit="chunk", dynamic_ncols=True)
+        self._bar.total = total
+        self._bar.n = done
+        self._bar.refresh()
 
     def finish(self, stage: str, seconds: float) -> None:
-        if self._bar is not None:
-            self._bar.set_postfix_str(f"{seconds:.1f} s")
-            self._bar.close()
-            self._bar = None
+        if self._bar is None:
+            super().finish(stage, seconds)
+            return
+        self._bar.set_postfix_str(f"{seconds:.1f} s")
+        self._bar.close()
+        self._bar = None
 
 
 def default_reporter(quiet: bool = False, stream: TextIO | None = None) -> Reporter:

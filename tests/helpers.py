@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 import subprocess
 import sys
+import tempfile
 from pathlib import Path
 
 import numpy as np
@@ -30,3 +31,8 @@ def onset_f1(reference: list[Note], estimate: list[Note]) -> float:
 
     (ri, rp), (ei, ep) = arrays(reference), arrays(estimate)
     return mir_eval.transcription.precision_recall_f1_overlap(ri, rp, ei, ep, onset_tolerance=0.05, offset_ratio=None)[2]
+
+
+def short_marker() -> Path:
+    """A file path short enough that a title holding it fits on one engraved line."""
+    return Path(tempfile.mkdtemp(prefix="kw")) / "PWNED"

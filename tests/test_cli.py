@@ -10,7 +10,7 @@ from pathlib import Path
 import pretty_midi
 import pytest
 
-from helpers import onset_f1, run_cli
+from helpers import onset_f1, run_cli, short_marker
 from kimiwonosete.audio import ffmpeg_exe
 from kimiwonosete.notes import Note
 
@@ -127,3 +127,15 @@ def test_unknown_format_is_refused(example_flac: Path, tmp_path: Path) -> None:
     proc = run_cli("transcribe", example_flac, "-o", tmp_path, "--formats", "pdf,docx")
     assert proc.returncode != 0 and "unknown format docx" in proc.stderr
     assert not any(tmp_path.iterdir())
+
+
+def test_hostile_title_from_the_command_line_is_printed_not_run(example_flac: Path, tmp_path: Path) -> None:
+    marker = short_marker()
+    title = f'"#(system "touch {marker}")'
+    proc = run_cli("transcribe", example_flac, "-o", tmp_path / "out", "--model", "basic-pitch",
+                   "--formats", "pdf,ly", "--title", title, cwd=tmp_path)
+    assert proc.returncode == 0, proc.stderr
+    assert not marker.exists()
+    text = subprocess.run(["pdftotext", str(tmp_path / "out" / "minuet.pdf"), "-"],
+                          capture_output=True, text=True, check=True).stdout
+    assert title in text

@@ -5,17 +5,20 @@ from pathlib import Path
 
 import pytest
 
+from helpers import short_marker
 from kimiwonosete.engrave.lilypond import lilypond_source, render_pdf
 from kimiwonosete.errors import ToolError
 from kimiwonosete.notes import Note, Performance
 from kimiwonosete.score.build import build_score
 
+# MARKER is replaced by an absolute path: LilyPond runs in a private folder, so a relative
+# "touch" would leave no trace where the test looks.
 HOSTILE = [
-    '"#(system "touch PWNED")',
-    '#(system "touch PWNED")',
-    '\\" } #(system "touch PWNED") \\header { title = "',
-    '$(system "touch PWNED")',
-    'x" #(begin (system "touch PWNED") "y',
+    '"#(system "touch MARKER")',
+    '#(system "touch MARKER")',
+    '\\" } #(system "touch MARKER") \\header { title = "',
+    '$(system "touch MARKER")',
+    'x" #(begin (system "touch MARKER") "y',
 ]
 
 
@@ -31,10 +34,11 @@ def _pdf_text(pdf: bytes, tmp: Path) -> str:
 
 
 @pytest.mark.parametrize("title", HOSTILE)
-def test_hostile_title_runs_nothing_and_prints_literally(title: str, tmp_path: Path, monkeypatch) -> None:
-    monkeypatch.chdir(tmp_path)
+def test_hostile_title_runs_nothing_and_prints_literally(title: str, tmp_path: Path) -> None:
+    marker = short_marker()
+    title = title.replace("MARKER", str(marker))
     pdf = render_pdf(lilypond_source(_score(title)))
-    assert not list(tmp_path.rglob("PWNED")) and not Path("/tmp/PWNED").exists()
+    assert not marker.exists()
     text = " ".join(_pdf_text(pdf, tmp_path).split())
     assert " ".join(title.split()) in text
 
@@ -44,6 +48,13 @@ def test_source_has_two_staves_key_time_and_bar_checks() -> None:
     assert source.count("\\new Staff") == 2
     assert "\\clef treble" in source and "\\clef bass" in source
     assert "\\key " in source and "\\time " in source and "| % 1" in source
+
+
+def test_the_marker_would_catch_unescaped_scheme(tmp_path: Path) -> None:
+    """Unescaped, the same payload does run: so the tests above can fail."""
+    marker = short_marker()
+    render_pdf(f'\\version "2.24.0"\n#(system "touch {marker}")\n{{ c4 }}')
+    assert marker.exists()
 
 
 def test_lilypond_errors_are_reported_clearly() -> None:

@@ -26,7 +26,6 @@ import os
 import platform
 import resource
 import sys
-import tempfile
 import time
 import warnings
 from pathlib import Path
@@ -52,7 +51,10 @@ def find_recordings(data_dir: Path) -> tuple[list[tuple[Path, Path]], list[Path]
     pairs, skipped = [], []
     for audio in sorted(p for p in data_dir.iterdir() if p.suffix.lower() in AUDIO_EXTS and p.is_file()):
         truth = audio.with_suffix(".tsv")
-        (pairs.append((audio, truth)) if truth.is_file() else skipped.append(audio))
+        if truth.is_file():
+            pairs.append((audio, truth))
+        else:
+            skipped.append(audio)
     return pairs, skipped
 
 
@@ -177,17 +179,9 @@ def format_row(r: dict) -> str:
 
 
 def write_json(path: Path, data: dict) -> None:
-    """Write ``data`` to ``path`` atomically (temp file in the same folder, then rename)."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    try:
-        with os.fdopen(fd, "w") as fh:
-            json.dump(data, fh, indent=2)
-            fh.write("\n")
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
+    from kimiwonosete.files import write_bytes_atomic
+
+    write_bytes_atomic(path, (json.dumps(data, indent=2) + "\n").encode())
 
 
 def main(argv: list[str] | None = None) -> int:

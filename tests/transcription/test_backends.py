@@ -1,0 +1,59 @@
+"""Both backends on the example recording, against the notes it was rendered from."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import mir_eval
+import numpy as np
+import pytest
+
+from helpers import onset_f1
+from kimiwonosete.audio import decode
+from kimiwonosete.notes import Note, Performance
+from kimiwonosete.transcription import get_transcriber
+from kimiwonosete.transcription.transkun import load_model
+
+
+@pytest.fixture(scope="module")
+def transkun_notes(example_flac: Path) -> Performance:
+    t = get_transcriber("transkun")
+    return t.transcribe(decode(example_flac, t.sample_rate))
+
+
+def test_transkun_finds_the_notes_and_little_pedal(transkun_notes: Performance,
+                                                                  example_notes: list[Note]) -> None:
+    assert onset_f1(example_notes, transkun_notes.notes) >= 0.95
+    # The example is played without pedal; the model may hear a brief one in FluidSynth's reverb.
+    assert sum(p.offset - p.onset for p in transkun_notes.pedals) < 1.0
+    assert all(1 <= n.velocity <= 127 and n.offset > n.onset for n in transkun_notes.notes)
+
+
+def test_transkun_matches_stock_transkun(example_flac: Path, transkun_notes: Performance) -> None:
+    """Our backend against Transkun run exactly as its own command line does."""
+    import torch
+
+    model = load_model()
+    model.backbone.useGradientCheckpoint = True
+    try:
+        with torch.inference_mode():
+            audio = torch.from_numpy(decode(example_flac, 44100).copy())[:, None]
+            stock = [Note(e.start, e.end, e.pitch, 1) for e in model.transcribe(audio) if e.pitch > 0]
+    finally:
+        model.backbone.useGradientCheckpoint = False
+    assert onset_f1(stock, transkun_notes.notes) >= 0.995
+    ref = np.array([[n.onset, n.offset] for n in stock])
+    est = np.array([[n.onset, n.offset] for n in transkun_notes.notes])
+    # Matched with pitch as well as onset: every matched note has the identical pitch.
+    pitch_pairs = mir_eval.transcription.match_notes(
+        ref, mir_eval.util.midi_to_hz(np.array([n.pitch for n in stock], float)),
+        est, mir_eval.util.midi_to_hz(np.array([n.pitch for n in transkun_notes.notes], float)),
+        onset_tolerance=0.05, offset_ratio=None)
+    assert len(pitch_pairs) >= 0.995 * max(len(stock), len(transkun_notes.notes))
+
+
+def test_basic_pitch_is_a_usable_draft(example_flac: Path, example_notes: list[Note]) -> None:
+    t = get_transcriber("basic-pitch")
+    perf = t.transcribe(decode(example_flac, t.sample_rate))
+    assert onset_f1(example_notes, perf.notes) >= 0.8
+    assert perf.pedals == []

@@ -11,7 +11,8 @@ reports model load time, transcription wall time, real-time factor (wall / audio
 peak memory. Where a clip has a ``.tsv`` note truth beside it (the ``../shared/eval/maps``
 layout) note onset F1 is reported too, and every backend's notes are compared with stock
 Transkun's (onset F1 at 50 ms between the two). "stock" is Transkun 2.0 exactly as its own
-command line runs it (gradient checkpointing on); "transkun" is this project's backend.
+command line runs it (16 s windows every 8 s, gradient checkpointing on); "transkun" is this
+project's backend.
 The Transkun model's cost is measured with torch's FLOP counter, giving the GFLOP/s achieved.
 """
 
@@ -41,11 +42,11 @@ def _worker(backend: str, audio_path: str, limit: float | None) -> dict:
 
     from kimiwonosete.audio import decode
     from kimiwonosete.transcription import get_transcriber
-    from kimiwonosete.transcription.transkun import load_model
+    from kimiwonosete.transcription.transkun import TranskunTranscriber, load_model
 
     warnings.simplefilter("ignore")
     t0 = time.perf_counter()
-    transcriber = get_transcriber("transkun" if backend == "stock" else backend)
+    transcriber = TranskunTranscriber(hop_s=8.0) if backend == "stock" else get_transcriber(backend)
     if backend != "basic-pitch":
         model = load_model()
         model.backbone.useGradientCheckpoint = backend == "stock"
@@ -74,8 +75,8 @@ def _run(backend: str, audio: Path, limit: float | None) -> dict:
     return json.loads(proc.stdout.strip().splitlines()[-1])
 
 
-def transkun_gflop(audio_s: float) -> float:
-    """GFLOP Transkun spends on ``audio_s`` seconds with its stock 16 s / 8 s segmentation."""
+def transkun_gflop(audio_s: float, hop_s: float) -> float:
+    """GFLOP Transkun spends on ``audio_s`` seconds with 16 s windows every ``hop_s`` seconds."""
     import torch
     from torch.utils.flop_counter import FlopCounterMode
     from transkun.Util import makeFrame
@@ -88,8 +89,8 @@ def transkun_gflop(audio_s: float) -> float:
     with torch.inference_mode(), FlopCounterMode(display=False) as counter:
         model.processFramesBatch(frames)
     per_window = counter.get_total_flops() / 1e9
-    pad = math.ceil((model.segmentSizeInSecond - model.segmentHopSizeInSecond) * model.fs)
-    step = math.ceil(model.segmentHopSizeInSecond * model.fs / model.hopSize) * model.hopSize
+    pad = math.ceil((model.segmentSizeInSecond - hop_s) * model.fs)
+    step = math.ceil(hop_s * model.fs / model.hopSize) * model.hopSize
     return per_window * math.ceil((audio_s * model.fs + 2 * pad) / step)
 
 
@@ -147,9 +148,11 @@ def main(argv: list[str] | None = None) -> int:
             summary[b][k] = float(np.mean(vals)) if vals else None
     if "stock" in summary and "transkun" in summary:
         summary["speedup_stock_over_transkun"] = summary["stock"]["rtf"] / summary["transkun"]["rtf"]
-        gflop_per_s_audio = transkun_gflop(args.limit_seconds) / args.limit_seconds
-        for b in ("stock", "transkun"):
-            summary[b]["gflop_per_s"] = gflop_per_s_audio / summary[b]["rtf"]
+        from kimiwonosete.transcription.transkun import HOP_S
+
+        for b, hop in (("stock", 8.0), ("transkun", HOP_S)):
+            gflop = sum(transkun_gflop(r["audio_s"], hop) for r in rows if r["backend"] == b)
+            summary[b]["gflop_per_s"] = gflop / sum(r["wall_s"] for r in rows if r["backend"] == b)
     print(json.dumps(summary, indent=2))
     if args.json:
         from kimiwonosete.files import write_bytes_atomic

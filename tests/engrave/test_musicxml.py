@@ -12,7 +12,13 @@ import pytest
 
 from kimiwonosete.engrave.musicxml import musicxml_bytes
 from kimiwonosete.score.model import (
-    TICKS_PER_QUARTER, Event, KeySignature, Pitch, Score, Staff, TimeSignature,
+    TICKS_PER_QUARTER,
+    Event,
+    KeySignature,
+    Pitch,
+    Score,
+    Staff,
+    TimeSignature,
 )
 
 TS = TimeSignature(4, 4)

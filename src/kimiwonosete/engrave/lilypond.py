@@ -8,9 +8,9 @@ from pathlib import Path
 
 from kimiwonosete.engrave.text import lilypond_string
 from kimiwonosete.errors import ToolError
-from kimiwonosete.tools import executable
 from kimiwonosete.score.model import Pitch, Score, Staff
 from kimiwonosete.score.notation import Written, written_bars
+from kimiwonosete.tools import executable
 
 LILYPOND_VERSION = "2.24.0"
 RENDER_TIMEOUT_S = 300

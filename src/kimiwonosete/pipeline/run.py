@@ -7,6 +7,7 @@ import tempfile
 import time
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
+from functools import partial
 from pathlib import Path
 from typing import Any, TypeVar
 
@@ -115,8 +116,8 @@ def transcribe(
         return value
 
     audio = stage("decode", lambda: decode(source, transcriber.sample_rate))
-    performance = stage("transcribe", lambda: transcriber.transcribe(audio, progress=reporter.advance))
-    del audio
+    performance = stage("transcribe", partial(transcriber.transcribe, audio, progress=reporter.advance))
+    del audio  # the signal is not needed past transcription
     warnings: list[str] = []
     if not performance.notes:
         warnings.append("no notes were found (silence?): the score is one empty bar")

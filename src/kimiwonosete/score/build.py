@@ -10,9 +10,9 @@ from kimiwonosete.notes import Performance
 from kimiwonosete.score.beats import beat_grid
 from kimiwonosete.score.hands import BASS, TREBLE, assign_staves
 from kimiwonosete.score.key import estimate_key, spell
-from kimiwonosete.score.meter import choose_meter, is_compound
+from kimiwonosete.score.meter import choose_meter
 from kimiwonosete.score.model import Event, KeySignature, Score, Staff, TimeSignature
-from kimiwonosete.score.quantize import beat_positions, choose_grids, quantize
+from kimiwonosete.score.quantize import EARLY, beat_positions, choose_grids, quantize
 
 CLEFS = ("treble", "bass")
 DEFAULT_TEMPO = 100.0
@@ -39,7 +39,7 @@ def build_score(performance: Performance, title: str) -> Score:
     ts, phase = choose_meter(onsets, offsets - onsets, pitches)
     m = ts.beats_per_bar
     # Bar 1 starts on the last downbeat at or before the first onset.
-    first = int(np.floor(onsets.min() + 0.12))
+    first = int(np.floor(onsets.min() + EARLY))
     origin = first - ((first - phase) % m)
     grids = choose_grids(onsets - origin, ts.compound)
     default_grid = 3 if ts.compound else 2

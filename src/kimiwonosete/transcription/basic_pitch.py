@@ -36,10 +36,10 @@ def load_session():  # -> onnxruntime.InferenceSession
     try:
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")  # resampy's pkg_resources deprecation
-            import onnxruntime as ort
             import basic_pitch
             import basic_pitch.inference  # noqa: F401  (imported under the raised log level)
             import basic_pitch.note_creation  # noqa: F401
+            import onnxruntime as ort
     except ImportError as exc:
         raise ToolError(
             "the basic-pitch backend is not installed: `pip install '.[basic-pitch]'` and "

@@ -19,7 +19,7 @@ def _parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="kimiwonosete", description="Piano recordings to sheet music.")
     sub = parser.add_subparsers(dest="command", required=True)
     t = sub.add_parser("transcribe", help="transcribe an audio or video file into a score")
-    t.add_argument("input", type=Path, help="audio or video file (WAV, FLAC, MP3, OGG, M4A, MP4, ...)")
+    t.add_argument("input", type=Path, help="audio or video file (WAV, FLAC, MP3, OGG, M4A, MP4, ...) or a MIDI performance")
     t.add_argument("-o", "--outdir", type=Path, default=Path("."), help="output folder (default: .)")
     t.add_argument("--model", choices=BACKENDS, default=DEFAULT_BACKEND, help="transcription model")
     t.add_argument("--formats", default=",".join(FORMATS),

@@ -21,6 +21,7 @@ from kimiwonosete.notes import Performance
 from kimiwonosete.pipeline.progress import QuietReporter, Reporter
 from kimiwonosete.score.build import build_score
 from kimiwonosete.score.model import Score
+from kimiwonosete.sources.midi import is_midi, read_performance
 from kimiwonosete.transcription import DEFAULT_BACKEND, get_transcriber
 
 #: format name -> file suffix after the stem
@@ -92,6 +93,8 @@ def transcribe(
 ) -> Result:
     """Transcribe the recording at ``path`` and write the chosen formats to ``outdir``.
 
+    A MIDI file (``.mid``, ``.midi``) is taken as the performance itself: no transcription.
+
     With ``outdir=None`` nothing is written; the result still holds notes and score.
 
     >>> result = transcribe("piece.flac", "out")  # doctest: +SKIP
@@ -101,8 +104,12 @@ def transcribe(
     source = Path(path)
     reporter = reporter or QuietReporter()
     chosen = parse_formats(formats)
-    transcriber = get_transcriber(model)
+    transcriber = None if is_midi(source) else get_transcriber(model)
     out = Path(outdir) if outdir is not None else None
+    targets = {name: out / (source.stem + FORMATS[name]) for name in chosen} if out is not None else {}
+    for target in targets.values():
+        if target.resolve() == source.resolve():
+            raise OutputError(f"{target}: writing it would overwrite the input; choose another output folder (-o)")
     if out is not None:
         _check_writable(out)
     timings: dict[str, float] = {}
@@ -115,9 +122,12 @@ def transcribe(
         reporter.finish(name, timings[name])
         return value
 
-    audio = stage("decode", lambda: decode(source, transcriber.sample_rate))
-    performance = stage("transcribe", partial(transcriber.transcribe, audio, progress=reporter.advance))
-    del audio  # the signal is not needed past transcription
+    if transcriber is None:
+        performance = stage("read MIDI", partial(read_performance, source))
+    else:
+        audio = stage("decode", partial(decode, source, transcriber.sample_rate))
+        performance = stage("transcribe", partial(transcriber.transcribe, audio, progress=reporter.advance))
+        del audio  # the signal is not needed past transcription
     warnings: list[str] = []
     if not performance.notes:
         warnings.append("no notes were found (silence?): the score is one empty bar")
@@ -140,7 +150,6 @@ def transcribe(
 
     rendered = stage("engrave", engrave)
     for name, data in rendered.items():
-        final = out / (source.stem + FORMATS[name])
-        write_bytes_atomic(final, data)
-        result.artifacts[name] = final
+        write_bytes_atomic(targets[name], data)
+        result.artifacts[name] = targets[name]
     return result

@@ -1,0 +1,1 @@
+"""Inputs that are not audio: MIDI performances (digital pianos, benchmarks)."""

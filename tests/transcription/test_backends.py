@@ -29,6 +29,7 @@ def test_transkun_finds_the_notes_and_little_pedal(transkun_notes: Performance,
     assert all(1 <= n.velocity <= 127 and n.offset > n.onset for n in transkun_notes.notes)
 
 
+@pytest.mark.filterwarnings("ignore::UserWarning")  # stock's gradient checkpointing warns at inference
 def test_transkun_matches_stock_transkun(example_flac: Path, transkun_notes: Performance) -> None:
     """Our backend against Transkun run exactly as its own command line does."""
     import torch

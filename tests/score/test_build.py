@@ -61,6 +61,15 @@ def test_waltz_is_three_four_with_exact_rhythm() -> None:
     assert all(e.start % score.time_signature.bar_ticks == 0 for e in bass if e.pitches[0].midi == 43)
 
 
+def test_beat_and_downbeat_times_are_where_they_were_played() -> None:
+    perf = _perform(_waltz(8), spb=0.5)
+    score = build_score(perf, "waltz")
+    assert len(score.beat_times) == score.n_bars * 3
+    played_downbeats = sorted(n.onset for n in perf.notes if n.pitch == 43)
+    assert np.allclose(score.downbeat_times[: len(played_downbeats)], played_downbeats, atol=0.03)
+    assert np.allclose(np.diff(score.beat_times), 0.5, atol=0.03)
+
+
 def test_march_is_four_four_in_d_major_with_sixteenths() -> None:
     score = build_score(_perform(_march(8), spb=0.6), "march")
     assert str(score.time_signature) == "4/4"

@@ -12,7 +12,7 @@ from kimiwonosete.score.hands import BASS, TREBLE, assign_staves
 from kimiwonosete.score.key import estimate_key, spell
 from kimiwonosete.score.meter import choose_meter
 from kimiwonosete.score.model import Event, KeySignature, Score, Staff, TimeSignature
-from kimiwonosete.score.quantize import EARLY, beat_positions, choose_grids, quantize
+from kimiwonosete.score.quantize import EARLY, beat_positions, choose_grids, quantize, times_of_beats
 
 CLEFS = ("treble", "bass")
 DEFAULT_TEMPO = 100.0
@@ -62,7 +62,8 @@ def build_score(performance: Performance, title: str) -> Score:
     staves = [Staff(CLEFS[s], _voice(chords[s], key, n_bars * ts.bar_ticks)) for s in (TREBLE, BASS)]
     period = float(np.median(np.diff(beats)))
     tempo = 60.0 / period * (1.5 if ts.compound else 1.0)
-    return Score(title, ts, key, round(tempo, 1), n_bars, staves)
+    played = times_of_beats(origin + np.arange(n_bars * m, dtype=float), beats)
+    return Score(title, ts, key, round(tempo, 1), n_bars, staves, tuple(float(t) for t in played))
 
 
 def _voice(chords: dict[int, dict[int, tuple[int, int]]], key: KeySignature, total: int) -> list[Event]:

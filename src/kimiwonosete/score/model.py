@@ -108,10 +108,16 @@ class Score:
     tempo: float  # quarter notes per minute
     n_bars: int
     staves: list[Staff]
+    #: When each notated beat was played (s), from bar 1 beat 1 to the end of the last bar.
+    beat_times: tuple[float, ...] = ()
 
     @property
     def total_ticks(self) -> int:
         return self.n_bars * self.time_signature.bar_ticks
+
+    @property
+    def downbeat_times(self) -> tuple[float, ...]:
+        return self.beat_times[:: self.time_signature.beats_per_bar]
 
     @property
     def note_count(self) -> int:

@@ -31,6 +31,20 @@ def beat_positions(times: np.ndarray, beats: np.ndarray) -> np.ndarray:
     return pos
 
 
+def times_of_beats(indices: np.ndarray, beats: np.ndarray) -> np.ndarray:
+    """Fractional beat indices back to seconds: the inverse of :func:`beat_positions`.
+
+    >>> times_of_beats(np.array([-1.0, 0.5, 4.0]), np.array([0.0, 0.5, 1.0]))
+    array([-0.5 ,  0.25,  2.  ])
+    """
+    idx = np.arange(len(beats), dtype=float)
+    out = np.interp(indices, idx, beats)
+    head, tail = indices < 0, indices > idx[-1]
+    out[head] = beats[0] + indices[head] * (beats[1] - beats[0])
+    out[tail] = beats[-1] + (indices[tail] - idx[-1]) * (beats[-1] - beats[-2])
+    return out
+
+
 def choose_grids(onset_beats: np.ndarray, compound: bool) -> dict[int, int]:
     """Subdivisions per beat for every beat that has onsets (keyed by beat index)."""
     grids = COMPOUND_GRIDS if compound else SIMPLE_GRIDS

@@ -1,0 +1,140 @@
+"""Rhythm and meter benchmark: the score stage against annotated beats, downbeats and meter.
+
+Usage::
+
+    python benchmarks/notation.py DATA_DIR [--json OUT] [--limit N]
+
+``DATA_DIR`` is laid out like ``../shared/eval/asap`` (``<Performer>.mid`` performances beside
+``<Performer>_annotations.txt``: ``time<TAB>time<TAB>label``) or like ``../shared/eval/maps``
+(``<name>.tsv`` note truth beside ``<name>.amaps_annotation.tsv``: ``time<TAB>label``). Labels
+are ``b`` (beat), ``db`` (downbeat) or ``bR``, optionally followed by ``,<timesig>`` and
+``,<key>``. For each performance the score stage runs on the true notes (MIDI or .tsv; no audio)
+and the benchmark reports mir_eval beat F1 and downbeat F1 (70 ms window) and the share of
+annotated bars whose time signature equals the score's. Means are over performances.
+
+Not yet measured here (see the rhythm and notation issues): note positions and durations against
+``xml_score.musicxml``, a whole-score measure, and MuseScore 3 as a baseline.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+METRICS = ("beat_f1", "downbeat_f1", "timesig_acc")
+
+
+@dataclass
+class Annotations:
+    beats: np.ndarray
+    downbeats: np.ndarray
+    bar_timesigs: list[str]  # the time signature in force at each downbeat ("" if never given)
+
+
+def read_annotations(path: Path) -> Annotations:
+    beats, downbeats, sigs = [], [], []
+    current = ""
+    for line in path.read_text().splitlines():
+        fields = line.split("\t")
+        if len(fields) < 2 or not fields[0].strip():
+            continue
+        t, label = float(fields[0]), fields[-1].strip()
+        kind, *rest = label.split(",")
+        if rest and rest[0]:
+            current = rest[0]
+        beats.append(t)
+        if kind == "db":
+            downbeats.append(t)
+            sigs.append(current)
+    return Annotations(np.array(beats), np.array(downbeats), sigs)
+
+
+def find_items(data_dir: Path) -> list[tuple[Path, Path]]:
+    """(performance notes, annotations) pairs: ASAP-style MIDI or MAPS-style .tsv."""
+    items = []
+    for ann in sorted(data_dir.rglob("*_annotations.txt")):
+        perf = ann.with_name(ann.name.removesuffix("_annotations.txt") + ".mid")
+        if perf.name != "midi_score.mid" and perf.exists():
+            items.append((perf, ann))
+    for ann in sorted(data_dir.rglob("*.amaps_annotation.tsv")):
+        tsv = ann.with_name(ann.name.removesuffix(".amaps_annotation.tsv") + ".tsv")
+        if tsv.exists():
+            items.append((tsv, ann))
+    return items
+
+
+def read_notes(path: Path):
+    from kimiwonosete.notes import Note, Performance
+    from kimiwonosete.sources.midi import read_performance
+
+    if path.suffix == ".mid":
+        return read_performance(path)
+    rows = np.loadtxt(path, delimiter="\t", comments="#", ndmin=2).reshape(-1, 4)
+    notes = [Note(float(a), float(b), int(round(p)), int(v)) for a, b, p, v in rows]
+    return Performance(notes, [], duration=float(rows[:, 1].max()) if len(rows) else 0.0)
+
+
+def evaluate(perf_path: Path, ann_path: Path) -> dict:
+    import mir_eval
+
+    from kimiwonosete.score.build import build_score
+
+    truth = read_annotations(ann_path)
+    t0 = time.perf_counter()
+    score = build_score(read_notes(perf_path), perf_path.stem)
+    seconds = time.perf_counter() - t0
+    est_beats = np.array(score.beat_times)
+    est_down = np.array(score.downbeat_times)
+    ts = str(score.time_signature)
+    known = [s for s in truth.bar_timesigs if s]
+    return {
+        "item": str(perf_path),
+        "beat_f1": mir_eval.beat.f_measure(mir_eval.beat.trim_beats(truth.beats), mir_eval.beat.trim_beats(est_beats)),
+        "downbeat_f1": mir_eval.beat.f_measure(truth.downbeats, est_down),
+        "timesig_acc": float(np.mean([s == ts for s in known])) if known else float("nan"),
+        "est_timesig": ts,
+        "true_timesig": max(set(known), key=known.count) if known else "",
+        "est_tempo": score.tempo,
+        "true_tempo": 60.0 / float(np.median(np.diff(truth.beats))) if len(truth.beats) > 1 else float("nan"),
+        "seconds": seconds,
+    }
+
+
+def main(argv: list[str] | None = None) -> int:
+    ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    ap.add_argument("data_dir", type=Path)
+    ap.add_argument("--json", type=Path)
+    ap.add_argument("--limit", type=int, help="only the first N performances")
+    args = ap.parse_args(argv)
+    if not args.data_dir.is_dir():
+        print(f"error: {args.data_dir}: no such directory", file=sys.stderr)
+        return 2
+    items = find_items(args.data_dir)[: args.limit]
+    if not items:
+        print(f"error: {args.data_dir}: no annotated performances found", file=sys.stderr)
+        return 2
+    rows = []
+    print(f"{'performance':<60} {'beatF1':>6} {'dbF1':>6} {'TSacc':>6} {'TS est/true':>12} {'tempo est/true':>15}")
+    for perf, ann in items:
+        r = evaluate(perf, ann)
+        rows.append(r)
+        name = str(perf.relative_to(args.data_dir))
+        print(f"{name[-60:]:<60} {r['beat_f1']:6.3f} {r['downbeat_f1']:6.3f} {r['timesig_acc']:6.3f} "
+              f"{r['est_timesig'] + '/' + r['true_timesig']:>12} {r['est_tempo']:7.1f}/{r['true_tempo']:<7.1f}", flush=True)
+    means = {k: float(np.nanmean([r[k] for r in rows])) for k in METRICS}
+    print("MEAN " + "  ".join(f"{k} {v:.3f}" for k, v in means.items()) + f"  ({len(rows)} performances)")
+    if args.json:
+        from kimiwonosete.files import write_bytes_atomic
+
+        write_bytes_atomic(args.json, json.dumps({"rows": rows, "mean": means}, indent=2).encode())
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -100,7 +100,7 @@ def evaluate(perf_path: Path, ann_path: Path) -> dict:
         "timesig_acc": float(np.mean([s == ts for s in known])) if known else float("nan"),
         "est_timesig": ts,
         "true_timesig": max(set(known), key=known.count) if known else "",
-        "est_tempo": score.tempo,
+        "est_tempo": 60.0 / float(np.median(np.diff(est_beats))) if len(est_beats) > 1 else float("nan"),
         "true_tempo": 60.0 / float(np.median(np.diff(truth.beats))) if len(truth.beats) > 1 else float("nan"),
         "seconds": seconds,
     }

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import os
-import tempfile
+import secrets
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -11,31 +11,30 @@ from pathlib import Path
 from kimiwonosete.errors import OutputError
 
 
-def _umask() -> int:
-    mask = os.umask(0)
-    os.umask(mask)
-    return mask
-
-
 @contextmanager
 def atomic_path(final: Path) -> Iterator[Path]:
     """Yield a temporary path beside ``final``; rename it to ``final`` only if the block succeeds.
+
+    The temporary file is created with the usual permissions (``0o666`` less the umask) and
+    synced to disk before the rename. OS errors become one-line :class:`OutputError`.
 
     >>> with atomic_path(Path("out.ly")) as tmp:  # doctest: +SKIP
     ...     tmp.write_text("...")  # doctest: +SKIP
     """
     final = Path(final)
+    tmp = final.with_name(f".{final.name}.{secrets.token_hex(4)}.part")
     try:
         final.parent.mkdir(parents=True, exist_ok=True)
-        fd, name = tempfile.mkstemp(prefix=f".{final.name}.", suffix=".part", dir=final.parent)
+        os.close(os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o666))
     except OSError as exc:
         raise OutputError(f"{final.parent}: cannot write here ({exc.strerror or exc})") from exc
-    os.close(fd)
-    tmp = Path(name)
     try:
-        os.chmod(tmp, 0o666 & ~_umask())  # mkstemp's 0600 would make artifacts private
         yield tmp
+        with open(tmp, "rb+") as fh:
+            os.fsync(fh.fileno())
         os.replace(tmp, final)
+    except OSError as exc:
+        raise OutputError(f"{final}: cannot write ({exc.strerror or exc})") from exc
     finally:
         tmp.unlink(missing_ok=True)
 

@@ -6,6 +6,8 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
+SUSTAIN_CC = 64  # the MIDI controller of the sustain pedal
+
 
 @dataclass(frozen=True, slots=True)
 class Note:

@@ -8,7 +8,7 @@ from pathlib import Path
 
 from kimiwonosete.engrave.text import lilypond_string
 from kimiwonosete.errors import ToolError
-from kimiwonosete.score.model import Pitch, Score, Staff
+from kimiwonosete.score.model import STEPS, Pitch, Score, Staff
 from kimiwonosete.score.notation import Written, written_bars
 from kimiwonosete.tools import executable
 
@@ -21,7 +21,7 @@ ALTER_SUFFIX = {-2: "eses", -1: "es", 0: "", 1: "is", 2: "isis"}
 
 def _pitch(p: Pitch) -> str:
     marks = p.octave - 3
-    return NOTE_NAMES[" CDEFGAB".index(p.step) - 1] + ALTER_SUFFIX[p.alter] + ("'" * marks if marks > 0 else "," * -marks)
+    return NOTE_NAMES[STEPS.index(p.step)] + ALTER_SUFFIX[p.alter] + ("'" * marks if marks > 0 else "," * -marks)
 
 
 def _written(w: Written, bar_length: str) -> str:
@@ -55,7 +55,7 @@ def lilypond_source(score: Score) -> str:
     ts, key = score.time_signature, score.key
     tonic = key.tonic
     tempo_unit, tempo = ("4.", round(score.tempo / 1.5)) if ts.compound else ("4", round(score.tempo))
-    key_name = NOTE_NAMES["CDEFGAB".index(tonic[0])] + ALTER_SUFFIX[tonic.count("#") - tonic.count("b")]
+    key_name = NOTE_NAMES[STEPS.index(tonic[0])] + ALTER_SUFFIX[tonic.count("#") - tonic.count("b")]
     staves = "\n".join(
         f'    \\new Staff = "{name}" {{\n    \\clef {staff.clef} \\global\n{_staff_music(staff, score)}\n    \\bar "|."\n    }}'
         for name, staff in zip(("upper", "lower"), score.staves)

@@ -6,11 +6,10 @@ import io
 
 import pretty_midi
 
-from kimiwonosete.notes import Performance
+from kimiwonosete.notes import SUSTAIN_CC, Performance
 from kimiwonosete.score.model import TICKS_PER_QUARTER, Score
 
 PIANO_PROGRAM = 0
-SUSTAIN_CC = 64
 
 
 def _to_bytes(midi: pretty_midi.PrettyMIDI) -> bytes:

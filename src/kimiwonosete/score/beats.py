@@ -20,7 +20,7 @@ def onset_envelope(notes: list[Note], duration: float) -> np.ndarray:
     n = int(np.ceil(duration * FRAME_RATE)) + 1
     env = np.zeros(n)
     for note in notes:
-        i = min(int(round(note.onset * FRAME_RATE)), n - 1)
+        i = min(max(int(round(note.onset * FRAME_RATE)), 0), n - 1)
         env[i] += (note.velocity / 127.0) * (1.0 + 0.5 * (note.pitch < 60))
     width = SMOOTH_S * FRAME_RATE
     k = np.arange(-int(3 * width), int(3 * width) + 1)

@@ -32,7 +32,7 @@ def build_score(performance: Performance, title: str) -> Score:
     notes = [n for n in performance.notes if n.offset > n.onset]
     if not notes:
         return empty_score(title)
-    beats = beat_grid(notes, performance.duration)
+    beats = beat_grid(notes, max(performance.duration, max(n.offset for n in notes)))
     onsets = beat_positions(np.array([n.onset for n in notes]), beats)
     offsets = beat_positions(np.array([n.offset for n in notes]), beats)
     pitches = np.array([n.pitch for n in notes])

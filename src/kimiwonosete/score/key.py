@@ -6,7 +6,7 @@ from __future__ import annotations
 import numpy as np
 
 from kimiwonosete.notes import Note
-from kimiwonosete.score.model import KeySignature, Pitch
+from kimiwonosete.score.model import KeySignature, Pitch, on_line_of_fifths
 
 MAJOR_PROFILE = np.array([6.35, 2.23, 3.48, 2.33, 4.38, 4.09, 2.52, 5.19, 2.39, 3.66, 2.29, 2.88])
 MINOR_PROFILE = np.array([6.33, 2.68, 3.52, 5.38, 2.60, 3.53, 2.54, 4.75, 3.98, 2.69, 3.34, 3.17])
@@ -54,6 +54,5 @@ def spell(midi: int, key: KeySignature) -> Pitch:
     low = key.fifths + WINDOW_LOW[key.mode]
     pos = (midi % 12) * 7 % 12  # C=0, G=1, ... as a position in 0..11
     pos += 12 * ((low - pos + 11) // 12)  # shift by octaves of fifths into [low, low + 11]
-    step = "FCGDAEB"[(pos + 1) % 7]
-    alter = (pos + 1) // 7
+    step, alter = on_line_of_fifths(pos)
     return Pitch(midi, step, alter, (midi - alter) // 12 - 1)

@@ -36,9 +36,9 @@ def beat_accents(onset_beats: np.ndarray, durations: np.ndarray, pitches: np.nda
     idx = np.round(onset_beats).astype(int)
     on_beat = np.abs(onset_beats - idx) < NEAR_BEAT
     base = int(idx.min())
-    accent = np.zeros(int(idx.max()) - base + 1)
-    longest = np.zeros_like(accent)
-    lowest = np.full_like(accent, np.inf)
+    n = int(idx.max()) - base + 1
+    longest = np.zeros(n)
+    lowest = np.full(n, np.inf)
     np.maximum.at(longest, idx[on_beat] - base, np.clip(durations[on_beat], 0, MAX_ACCENT_BEATS))
     np.minimum.at(lowest, idx[on_beat] - base, pitches[on_beat].astype(float))
     lowness = np.clip((BASS_REFERENCE - lowest) / 24.0, 0, 2)
@@ -52,16 +52,21 @@ def choose_meter(onset_beats: np.ndarray, durations: np.ndarray, pitches: np.nda
     ``durations`` are in beats; ``pitches`` MIDI numbers, one per onset.
     """
     compound = is_compound(onset_beats)
+    default = (TimeSignature(6, 8) if compound else TimeSignature(4, 4)), 0
     if not (np.abs(onset_beats - np.round(onset_beats)) < NEAR_BEAT).any():
-        return (TimeSignature(6, 8) if compound else TimeSignature(4, 4)), 0
+        return default
     accent, base = beat_accents(onset_beats, durations, pitches)
-    best: dict[int, tuple[float, int]] = {}
-    for m in (2, 3, 4):
+    best = {m: (-np.inf, 0) for m in (2, 3, 4)}  # beats per bar -> (contrast, phase)
+    for m in best:
         for phase in range(m):
             sel = (np.arange(len(accent)) + base - phase) % m == 0
-            contrast = accent[sel].mean() - accent[~sel].mean() if (~sel).any() else 0.0
-            if m not in best or contrast > best[m][0]:
-                best[m] = (float(contrast), phase)
+            if not sel.any() or sel.all():
+                continue  # too few beats to compare this phase
+            contrast = float(accent[sel].mean() - accent[~sel].mean())
+            if contrast > best[m][0]:
+                best[m] = (contrast, phase)
+    if all(c == -np.inf for c, _ in best.values()):
+        return default
     m = 4 if best[4][0] >= PREFER_FOUR * best[2][0] else 2
     if best[3][0] > best[m][0]:
         m = 3

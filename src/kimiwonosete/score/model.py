@@ -48,18 +48,20 @@ class KeySignature:
     @property
     def tonic(self) -> str:
         """The tonic's name, e.g. ``"F#"`` or ``"Bb"``."""
-        offset = 0 if self.mode == "major" else 3
-        return _fifths_name(self.fifths + offset)
+        step, alter = on_line_of_fifths(self.fifths + (0 if self.mode == "major" else 3))
+        return step + ("#" * alter if alter > 0 else "b" * -alter)
 
     def __str__(self) -> str:
         return f"{self.tonic} {self.mode}"
 
 
-def _fifths_name(pos: int) -> str:
-    """Name of the pitch class at ``pos`` on the line of fifths (C = 0, G = 1, F = -1)."""
-    step = "FCGDAEB"[(pos + 1) % 7]
-    alter = (pos + 1) // 7
-    return step + ("#" * alter if alter > 0 else "b" * -alter)
+def on_line_of_fifths(pos: int) -> tuple[str, int]:
+    """Step and alteration of the pitch class at ``pos`` on the line of fifths (C = 0, G = 1, F = -1).
+
+    >>> on_line_of_fifths(6), on_line_of_fifths(-2)
+    (('F', 1), ('B', -1))
+    """
+    return "FCGDAEB"[(pos + 1) % 7], (pos + 1) // 7
 
 
 @dataclass(frozen=True, slots=True)

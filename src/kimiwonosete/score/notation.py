@@ -30,7 +30,6 @@ class Written:
     tuplet_start: bool = False
     tuplet_stop: bool = False
     tie: bool = False
-    velocity: int = 0
 
     @property
     def is_rest(self) -> bool:
@@ -125,14 +124,14 @@ def written_bars(staff: Staff, ts: TimeSignature, n_bars: int) -> list[list[Writ
                     k = (p - bar_start) // beat
                     beat_start = bar_start + k * beat
                     if length == beat:  # a whole beat needs no tuplet
-                        bars[b].append(Written(e.pitches, length, 4, tie=tie, velocity=e.velocity))
+                        bars[b].append(Written(e.pitches, length, 4, tie=tie))
                         continue
                     bars[b].append(Written(
                         e.pitches, length, TRIPLET[length], triplet=True,
                         tuplet_start=p == beat_start, tuplet_stop=p + length == beat_start + beat,
-                        tie=tie, velocity=e.velocity,
+                        tie=tie,
                     ))
                 else:
                     base, dots = PLAIN[length]
-                    bars[b].append(Written(e.pitches, length, base, dots, tie=tie, velocity=e.velocity))
+                    bars[b].append(Written(e.pitches, length, base, dots, tie=tie))
     return bars

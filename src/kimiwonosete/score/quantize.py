@@ -68,5 +68,6 @@ def quantize(positions: np.ndarray, grids: dict[int, int], beat_ticks: int, defa
     for i, (pos, b) in enumerate(zip(positions, beat_of)):
         g = grids.get(int(b), default_grid)
         step = beat_ticks // g
-        out[i] = int(b) * beat_ticks + int(round((pos - b) * g)) * step
+        # An onset up to EARLY before its beat belongs on the beat, never in the beat before.
+        out[i] = int(b) * beat_ticks + max(0, int(round((pos - b) * g))) * step
     return out

@@ -5,10 +5,9 @@ from __future__ import annotations
 from pathlib import Path
 
 from kimiwonosete.errors import InputError
-from kimiwonosete.notes import Note, Pedal, Performance
+from kimiwonosete.notes import SUSTAIN_CC, Note, Pedal, Performance
 
 MIDI_SUFFIXES = (".mid", ".midi")
-SUSTAIN_CC = 64
 PEDAL_DOWN = 64  # CC 64 values at or above this hold the pedal
 
 
@@ -44,4 +43,6 @@ def read_performance(path: str | Path) -> Performance:
             elif cc.value < PEDAL_DOWN and down is not None:
                 pedals.append(Pedal(down, cc.time))
                 down = None
+        if down is not None:  # still held when the file ends
+            pedals.append(Pedal(down, midi.get_end_time()))
     return Performance(notes, pedals, duration=midi.get_end_time())

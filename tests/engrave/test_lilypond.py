@@ -43,11 +43,14 @@ def test_hostile_title_runs_nothing_and_prints_literally(title: str, tmp_path: P
     assert " ".join(title.split()) in text
 
 
-def test_source_has_two_staves_key_time_and_bar_checks() -> None:
-    source = lilypond_source(_score("plain"))
-    assert source.count("\\new Staff") == 2
-    assert "\\clef treble" in source and "\\clef bass" in source
-    assert "\\key " in source and "\\time " in source and "| % 1" in source
+def test_source_writes_every_bar_and_spells_in_the_key() -> None:
+    e_flat = [63, 65, 67, 68, 70, 72, 74, 75]
+    notes = [Note(0.5 * i, 0.5 * i + 0.45, e_flat[i % 8], 80) for i in range(32)]
+    score = build_score(Performance(notes, [], duration=17.0), "scale")
+    source = lilypond_source(score)
+    assert "\\key ees \\major" in source
+    assert f"| % {score.n_bars}" in source and f"| % {score.n_bars + 1}" not in source
+    assert "ees'" in source and "aes'" in source and "dis'" not in source
 
 
 def test_the_marker_would_catch_unescaped_scheme(tmp_path: Path) -> None:

@@ -13,14 +13,15 @@ from kimiwonosete.score.key import estimate_key, spell
 from kimiwonosete.score.model import TICKS_PER_QUARTER, KeySignature
 from kimiwonosete.score.notation import written_bars
 
-RNG = np.random.default_rng(7)
+SEED = 7
 
 
 def _perform(pattern: list[tuple[float, float, int]], spb: float, jitter: float = 0.01) -> Performance:
     """Notes at (beat, length in beats, pitch), played at ``spb`` seconds per beat with jitter."""
+    rng = np.random.default_rng(SEED)
     notes = []
     for beat, length, pitch in pattern:
-        onset = 0.5 + beat * spb + RNG.normal(0, jitter)
+        onset = 0.5 + beat * spb + rng.normal(0, jitter)
         notes.append(Note(onset, onset + 0.9 * length * spb, pitch, 80 if beat % 1 else 96))
     return Performance(notes, [], duration=notes[-1].offset + 1)
 
@@ -93,12 +94,34 @@ def test_triplets_only_where_onsets_fall_on_thirds() -> None:
 
 
 def test_written_bars_add_up_and_have_no_debris() -> None:
-    notes = [Note(0.5 + 0.37 * i + RNG.normal(0, 0.03), 0.5 + 0.37 * i + 0.2, 60 + (i * 5) % 24, 70) for i in range(60)]
+    rng = np.random.default_rng(SEED)
+    notes = [Note(0.5 + 0.37 * i + rng.normal(0, 0.03), 0.5 + 0.37 * i + 0.2, 60 + (i * 5) % 24, 70) for i in range(60)]
     score = build_score(Performance(notes, [], duration=25.0), "sloppy")
     for staff in score.staves:
         for bar in written_bars(staff, score.time_signature, score.n_bars):
             assert sum(w.ticks for w in bar) == score.time_signature.bar_ticks
             assert all(w.ticks >= TICKS_PER_QUARTER // 4 or w.triplet for w in bar)
+
+
+def test_compound_meter_is_six_eight_written_in_eighths() -> None:
+    pattern = []
+    for b in range(8):  # a jig: bass on each dotted-quarter beat, running 8ths in thirds of the beat
+        pattern += [(2 * b, 1, 43), (2 * b + 1, 1, 50)]
+        pattern += [(2 * b + k / 3, 1 / 3, 67 + (k * 2) % 7) for k in range(6)]
+    score = build_score(_perform(pattern, spb=0.75), "jig")
+    assert score.time_signature.compound and str(score.time_signature) in ("6/8", "12/8")
+    bars = written_bars(score.staves[0], score.time_signature, score.n_bars)
+    eighths = [w for bar in bars for w in bar if not w.is_rest and w.base == 8]
+    assert len(eighths) >= 8 * 6 * 0.9 and not any(w.triplet for bar in bars for w in bar)
+
+
+def test_a_single_chord_or_note_makes_a_short_valid_score() -> None:
+    for notes in ([Note(0.2, 1.2, 60, 80)], [Note(0.2, 1.2, p, 80) for p in (48, 60, 64, 67)]):
+        score = build_score(Performance(notes, []), "short")
+        assert score.n_bars >= 1 and score.note_count == len(notes)
+        for staff in score.staves:
+            assert sum(e.duration for e in staff.events) == score.total_ticks
+            assert all(e.start >= 0 and e.duration > 0 for e in staff.events)
 
 
 def test_silence_is_one_empty_bar() -> None:

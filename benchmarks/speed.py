@@ -46,7 +46,8 @@ def _worker(backend: str, audio_path: str, limit: float | None) -> dict:
 
     warnings.simplefilter("ignore")
     t0 = time.perf_counter()
-    transcriber = TranskunTranscriber(hop_s=8.0) if backend == "stock" else get_transcriber(backend)
+    # Both transkun variants on the CPU: load_model() below is the CPU model they share.
+    transcriber = TranskunTranscriber(hop_s=8.0, device="cpu") if backend == "stock" else get_transcriber(backend, "cpu")
     if backend != "basic-pitch":
         model = load_model()
         model.backbone.useGradientCheckpoint = backend == "stock"

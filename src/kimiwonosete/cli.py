@@ -22,6 +22,8 @@ def _parser() -> argparse.ArgumentParser:
     t.add_argument("input", type=Path, help="audio or video file (WAV, FLAC, MP3, OGG, M4A, MP4, ...) or a MIDI performance")
     t.add_argument("-o", "--outdir", type=Path, default=Path("."), help="output folder (default: .)")
     t.add_argument("--model", choices=BACKENDS, default=DEFAULT_BACKEND, help="transcription model")
+    t.add_argument("--device", choices=("auto", "cpu", "cuda"), default="auto",
+                   help="where transkun runs: a CUDA GPU when torch sees one (auto), or cpu/cuda")
     t.add_argument("--formats", default=",".join(FORMATS),
                    help=f"comma-separated outputs among {','.join(FORMATS)} (default: all)")
     t.add_argument("--title", help="score title (default: the input file's name)")
@@ -39,7 +41,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             print(write_example(args.output))
             return 0
         reporter = default_reporter(quiet=args.quiet or args.json)
-        result = transcribe(args.input, args.outdir, model=args.model, formats=args.formats,
+        result = transcribe(args.input, args.outdir, model=args.model, device=args.device, formats=args.formats,
                             title=args.title, reporter=reporter)
     except KimiError as exc:
         print(f"kimiwonosete: error: {exc}", file=sys.stderr)

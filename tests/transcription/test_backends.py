@@ -10,6 +10,7 @@ import pytest
 
 from helpers import onset_f1
 from kimiwonosete.audio import decode
+from kimiwonosete.errors import KimiError
 from kimiwonosete.notes import Note, Performance
 from kimiwonosete.transcription import get_transcriber
 from kimiwonosete.transcription.transkun import load_model
@@ -17,7 +18,7 @@ from kimiwonosete.transcription.transkun import load_model
 
 @pytest.fixture(scope="module")
 def transkun_notes(example_flac: Path) -> Performance:
-    t = get_transcriber("transkun")
+    t = get_transcriber("transkun", "cpu")  # compared below with stock Transkun on the CPU
     return t.transcribe(decode(example_flac, t.sample_rate))
 
 
@@ -58,3 +59,18 @@ def test_basic_pitch_is_a_usable_draft(example_flac: Path, example_notes: list[N
     perf = t.transcribe(decode(example_flac, t.sample_rate))
     assert onset_f1(example_notes, perf.notes) >= 0.8
     assert perf.pedals == []
+
+
+def test_devices_are_checked() -> None:
+    import torch
+
+    with pytest.raises(KimiError, match="unknown device"):
+        get_transcriber("transkun", "tpu")
+    with pytest.raises(KimiError, match="CPU only"):
+        get_transcriber("basic-pitch", "cuda")
+    if torch.cuda.is_available():
+        assert get_transcriber("transkun", "auto").device == "cuda"
+    else:
+        assert get_transcriber("transkun", "auto").device == "cpu"
+        with pytest.raises(KimiError, match="no CUDA GPU"):
+            get_transcriber("transkun", "cuda")

@@ -87,6 +87,7 @@ def transcribe(
     outdir: str | os.PathLike[str] | None = None,
     *,
     model: str = DEFAULT_BACKEND,
+    device: str = "auto",
     formats: str | Iterable[str] = tuple(FORMATS),
     title: str | None = None,
     reporter: Reporter | None = None,
@@ -104,7 +105,7 @@ def transcribe(
     source = Path(path)
     reporter = reporter or QuietReporter()
     chosen = parse_formats(formats)
-    transcriber = None if is_midi(source) else get_transcriber(model)
+    transcriber = None if is_midi(source) else get_transcriber(model, device)
     out = Path(outdir) if outdir is not None else None
     targets = {name: out / (source.stem + FORMATS[name]) for name in chosen} if out is not None else {}
     for target in targets.values():

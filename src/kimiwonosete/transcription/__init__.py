@@ -9,13 +9,15 @@ BACKENDS = ("transkun", "basic-pitch")
 DEFAULT_BACKEND = "transkun"
 
 
-def get_transcriber(name: str = DEFAULT_BACKEND) -> Transcriber:
-    """The backend called ``name`` (one of ``BACKENDS``)."""
+def get_transcriber(name: str = DEFAULT_BACKEND, device: str = "auto") -> Transcriber:
+    """The backend called ``name`` (one of ``BACKENDS``) on ``device`` (``auto``, ``cpu``, ``cuda``)."""
     if name == "transkun":
         from kimiwonosete.transcription.transkun import TranskunTranscriber
 
-        return TranskunTranscriber()
+        return TranskunTranscriber(device=device)
     if name == "basic-pitch":
+        if device == "cuda":
+            raise KimiError("the basic-pitch backend runs on the CPU only: use --device cpu (or auto)")
         from kimiwonosete.transcription.basic_pitch import BasicPitchTranscriber
 
         return BasicPitchTranscriber()

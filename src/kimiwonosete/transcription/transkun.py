@@ -15,7 +15,7 @@ from importlib import resources
 
 import numpy as np
 
-from kimiwonosete.errors import ToolError
+from kimiwonosete.errors import KimiError, ToolError
 from kimiwonosete.notes import Note, Pedal, Performance
 from kimiwonosete.transcription.base import ProgressFn
 
@@ -29,6 +29,7 @@ SEGMENT_S = 16.0  # the window the model was trained on: shorter ones lose much 
 #: clips (benchmarks/speed.py, benchmarks/transcription.py).
 HOP_S = 12.0
 MEL_BUFFER = "freq2mels"
+DEVICES = ("auto", "cpu", "cuda")
 
 
 def _fake_torchaudio() -> types.ModuleType:
@@ -50,9 +51,22 @@ def _fake_torchaudio() -> types.ModuleType:
     return mod
 
 
+def resolve_device(device: str) -> str:
+    """``auto`` -> ``cuda`` when torch sees a GPU, else ``cpu``; ``cuda`` without a GPU is an error."""
+    import torch
+
+    if device not in DEVICES:
+        raise KimiError(f"unknown device {device!r}: choose one of {', '.join(DEVICES)}")
+    if device == "auto":
+        return "cuda" if torch.cuda.is_available() else "cpu"
+    if device == "cuda" and not torch.cuda.is_available():
+        raise KimiError("no CUDA GPU is available to torch here: use --device cpu (or auto)")
+    return device
+
+
 @cache
-def load_model():  # -> transkun.ModelTransformer.TransKun
-    """Build Transkun from the packaged config and weights, once per process."""
+def load_model(device: str = "cpu"):  # -> transkun.ModelTransformer.TransKun
+    """Build Transkun from the packaged config and weights on ``device``, once per process."""
     import torch
 
     try:
@@ -81,7 +95,7 @@ def load_model():  # -> transkun.ModelTransformer.TransKun
     if not any(key.endswith(MEL_BUFFER) for key in state):
         raise ToolError("transkun checkpoint lacks its mel filterbank; unsupported transkun version")
     model.load_state_dict(state, strict=False)
-    model.eval()
+    model.to(device).eval()
     # Gradient checkpointing only saves memory in training; at inference it is overhead (small
     # on CPU: 1.03x in benchmarks/speed.py) and changes no output.
     model.backbone.useGradientCheckpoint = False
@@ -92,18 +106,20 @@ class TranskunTranscriber:
     """Piano transcription with Transkun 2.0: notes, velocities and sustain pedal.
 
     ``hop_s``: seconds between the model's 16 s windows (``8.0`` reproduces stock Transkun).
+    ``device``: ``auto`` (a CUDA GPU when torch sees one), ``cpu`` or ``cuda``.
     """
 
     name = "transkun"
     sample_rate = SAMPLE_RATE
 
-    def __init__(self, hop_s: float = HOP_S) -> None:
+    def __init__(self, hop_s: float = HOP_S, device: str = "auto") -> None:
         self.hop_s = hop_s
+        self.device = resolve_device(device)
 
     def transcribe(self, audio: np.ndarray, progress: ProgressFn | None = None) -> Performance:
         import torch
 
-        model = load_model()
+        model = load_model(self.device)
         hop_s, seg_s = self.hop_s, SEGMENT_S
         padded = len(audio) + 2 * math.ceil((seg_s - hop_s) * model.fs)
         step = math.ceil(hop_s * model.fs / model.hopSize) * model.hopSize
@@ -123,7 +139,7 @@ class TranskunTranscriber:
         model.transcribeFrames = counted
         try:
             with torch.inference_mode():
-                x = torch.from_numpy(np.ascontiguousarray(audio, dtype=np.float32))[:, None]
+                x = torch.from_numpy(np.ascontiguousarray(audio, dtype=np.float32))[:, None].to(self.device)
                 events = model.transcribe(x, stepInSecond=hop_s, segmentSizeInSecond=seg_s)
         finally:
             del model.transcribeFrames

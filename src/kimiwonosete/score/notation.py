@@ -88,9 +88,13 @@ def written_bars(staff: Staff, ts: TimeSignature, n_bars: int) -> list[list[Writ
     bar = ts.bar_ticks
     beat = ts.beat_ticks
     bars: list[list[Written]] = [[] for _ in range(n_bars)]
+    by_bar: list[list[Event]] = [[] for _ in range(n_bars)]
+    for e in staff.events:  # one pass: each event filed under every bar it sounds in
+        for b in range(max(e.start // bar, 0), min(-(-e.end // bar), n_bars)):
+            by_bar[b].append(e)
     for b in range(n_bars):
         bar_start, bar_end = b * bar, (b + 1) * bar
-        in_bar = [e for e in staff.events if e.start < bar_end and e.end > bar_start]
+        in_bar = by_bar[b]
         if len(in_bar) == 1 and in_bar[0].is_rest or not in_bar:
             bars[b].append(Written((), bar, 0))
             continue

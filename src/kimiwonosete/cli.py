@@ -12,7 +12,7 @@ from kimiwonosete.errors import KimiError
 from kimiwonosete.examples import write_example
 from kimiwonosete.pipeline.progress import default_reporter
 from kimiwonosete.pipeline.run import FORMATS, transcribe
-from kimiwonosete.transcription import BACKENDS, DEFAULT_BACKEND
+from kimiwonosete.transcription import BACKENDS, DEFAULT_BACKEND, DEVICES
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -22,7 +22,7 @@ def _parser() -> argparse.ArgumentParser:
     t.add_argument("input", type=Path, help="audio or video file (WAV, FLAC, MP3, OGG, M4A, MP4, ...) or a MIDI performance")
     t.add_argument("-o", "--outdir", type=Path, default=Path("."), help="output folder (default: .)")
     t.add_argument("--model", choices=BACKENDS, default=DEFAULT_BACKEND, help="transcription model")
-    t.add_argument("--device", choices=("auto", "cpu", "cuda"), default="auto",
+    t.add_argument("--device", choices=DEVICES, default="auto",
                    help="where transkun runs: a CUDA GPU when torch sees one (auto), or cpu/cuda")
     t.add_argument("--formats", default=",".join(FORMATS),
                    help=f"comma-separated outputs among {','.join(FORMATS)} (default: all)")

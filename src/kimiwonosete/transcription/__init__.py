@@ -7,6 +7,8 @@ from kimiwonosete.transcription.base import ProgressFn, Transcriber
 
 BACKENDS = ("transkun", "basic-pitch")
 DEFAULT_BACKEND = "transkun"
+#: Where a backend may run: ``auto`` picks a CUDA GPU when torch sees one.
+DEVICES = ("auto", "cpu", "cuda")
 
 
 def get_transcriber(name: str = DEFAULT_BACKEND, device: str = "auto") -> Transcriber:
@@ -24,4 +26,4 @@ def get_transcriber(name: str = DEFAULT_BACKEND, device: str = "auto") -> Transc
     raise KimiError(f"unknown model {name!r}: choose one of {', '.join(BACKENDS)}")
 
 
-__all__ = ["BACKENDS", "DEFAULT_BACKEND", "ProgressFn", "Transcriber", "get_transcriber"]
+__all__ = ["BACKENDS", "DEFAULT_BACKEND", "DEVICES", "ProgressFn", "Transcriber", "get_transcriber"]

@@ -29,7 +29,6 @@ SEGMENT_S = 16.0  # the window the model was trained on: shorter ones lose much 
 #: clips (benchmarks/speed.py, benchmarks/transcription.py).
 HOP_S = 12.0
 MEL_BUFFER = "freq2mels"
-DEVICES = ("auto", "cpu", "cuda")
 
 
 def _fake_torchaudio() -> types.ModuleType:
@@ -54,6 +53,8 @@ def _fake_torchaudio() -> types.ModuleType:
 def resolve_device(device: str) -> str:
     """``auto`` -> ``cuda`` when torch sees a GPU, else ``cpu``; ``cuda`` without a GPU is an error."""
     import torch
+
+    from kimiwonosete.transcription import DEVICES
 
     if device not in DEVICES:
         raise KimiError(f"unknown device {device!r}: choose one of {', '.join(DEVICES)}")

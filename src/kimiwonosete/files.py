@@ -11,6 +11,22 @@ from pathlib import Path
 from kimiwonosete.errors import OutputError
 
 
+def _create_temp(final: Path) -> Path:
+    """An empty, new temporary file beside ``final`` (its folder made if missing)."""
+    tmp = final.with_name(f".{final.name}.{secrets.token_hex(4)}.part")
+    try:
+        final.parent.mkdir(parents=True, exist_ok=True)
+        os.close(os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o666))
+    except OSError as exc:
+        raise OutputError(f"{final.parent}: cannot write here ({exc.strerror or exc})") from exc
+    return tmp
+
+
+def check_writable(folder: Path) -> None:
+    """Make ``folder`` if needed and prove a file can be created there (an OutputError if not)."""
+    _create_temp(Path(folder) / "kimiwonosete-probe").unlink()
+
+
 @contextmanager
 def atomic_path(final: Path) -> Iterator[Path]:
     """Yield a temporary path beside ``final``; rename it to ``final`` only if the block succeeds.
@@ -22,12 +38,7 @@ def atomic_path(final: Path) -> Iterator[Path]:
     ...     tmp.write_text("...")  # doctest: +SKIP
     """
     final = Path(final)
-    tmp = final.with_name(f".{final.name}.{secrets.token_hex(4)}.part")
-    try:
-        final.parent.mkdir(parents=True, exist_ok=True)
-        os.close(os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o666))
-    except OSError as exc:
-        raise OutputError(f"{final.parent}: cannot write here ({exc.strerror or exc})") from exc
+    tmp = _create_temp(final)
     try:
         yield tmp
         with open(tmp, "rb+") as fh:

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import os
-import tempfile
 import time
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
@@ -16,7 +15,7 @@ from kimiwonosete.engrave.lilypond import lilypond_source, render_pdf
 from kimiwonosete.engrave.midi import performance_midi, score_midi
 from kimiwonosete.engrave.musicxml import musicxml_bytes
 from kimiwonosete.errors import KimiError, OutputError
-from kimiwonosete.files import write_bytes_atomic
+from kimiwonosete.files import check_writable, write_bytes_atomic
 from kimiwonosete.notes import Performance
 from kimiwonosete.pipeline.progress import QuietReporter, Reporter
 from kimiwonosete.score.build import build_score
@@ -72,16 +71,6 @@ def parse_formats(text: str | Iterable[str]) -> list[str]:
     return names
 
 
-def _check_writable(outdir: Path) -> None:
-    try:
-        outdir.mkdir(parents=True, exist_ok=True)
-        fd, probe = tempfile.mkstemp(prefix=".kimiwonosete-", dir=outdir)
-        os.close(fd)
-        os.unlink(probe)
-    except OSError as exc:
-        raise OutputError(f"{outdir}: cannot write the output folder ({exc.strerror or exc})") from exc
-
-
 def transcribe(
     path: str | os.PathLike[str],
     outdir: str | os.PathLike[str] | None = None,
@@ -112,7 +101,7 @@ def transcribe(
         if target.resolve() == source.resolve():
             raise OutputError(f"{target}: writing it would overwrite the input; choose another output folder (-o)")
     if out is not None:
-        _check_writable(out)
+        check_writable(out)  # fail now, not after minutes of transcription
     timings: dict[str, float] = {}
 
     def stage(name: str, fn: Callable[[], T]) -> T:

@@ -4,12 +4,14 @@ from __future__ import annotations
 
 import io
 
+import mido
 import pretty_midi
 
 from kimiwonosete.notes import SUSTAIN_CC, Performance
 from kimiwonosete.score.model import TICKS_PER_QUARTER, Score
 
 PIANO_PROGRAM = 0
+MIDI_PPQ = 480  # ticks per quarter in the written file; a multiple of TICKS_PER_QUARTER
 
 
 def _to_bytes(midi: pretty_midi.PrettyMIDI) -> bytes:
@@ -32,20 +34,55 @@ def performance_midi(performance: Performance) -> bytes:
 
 
 def score_midi(score: Score) -> bytes:
-    """The score as MIDI at its tempo: one track per staff, notes exactly on the grid."""
-    seconds_per_tick = 60.0 / score.tempo / TICKS_PER_QUARTER
-    midi = pretty_midi.PrettyMIDI(initial_tempo=score.tempo)
+    """The score as MIDI: one track per staff, notes exactly on the grid, and a tempo change at
+    every beat so that it plays back with the performance's timing (its tempo map).
+
+    Written with mido: pretty_midi places notes in seconds and has no public way to add tempo
+    changes, and here the ticks (the notated rhythm) are what must be exact.
+    """
+    scale = MIDI_PPQ // TICKS_PER_QUARTER
     ts = score.time_signature
-    midi.time_signature_changes.append(pretty_midi.TimeSignature(ts.numerator, ts.denominator, 0.0))
-    key_number = pretty_midi.key_name_to_key_number(f"{score.key.tonic} {score.key.mode}")
-    midi.key_signature_changes.append(pretty_midi.KeySignature(key_number, 0.0))
+    conductor = mido.MidiTrack([
+        mido.MetaMessage("time_signature", numerator=ts.numerator, denominator=ts.denominator, time=0),
+        mido.MetaMessage("key_signature", key=_mido_key(score), time=0),
+    ])
+    tempo_events = [(0, _tempo(60.0 / score.tempo))]
+    beat_quarters = ts.beat_ticks / TICKS_PER_QUARTER
+    for i, (a, b) in enumerate(zip(score.beat_times, score.beat_times[1:])):
+        if b > a:
+            tempo_events.append((i * ts.beat_ticks * scale, _tempo((b - a) / beat_quarters)))
+    conductor += _delta_times([(t, mido.MetaMessage("set_tempo", tempo=v)) for t, v in tempo_events])
+    tracks = [conductor]
     for staff, name in zip(score.staves, ("Right hand", "Left hand")):
-        track = pretty_midi.Instrument(program=PIANO_PROGRAM, name=name)
+        events = []
         for e in staff.events:
             for p in e.pitches:
-                track.notes.append(pretty_midi.Note(
-                    velocity=e.velocity, pitch=p.midi,
-                    start=e.start * seconds_per_tick, end=e.end * seconds_per_tick,
-                ))
-        midi.instruments.append(track)
-    return _to_bytes(midi)
+                events.append((e.start * scale, mido.Message("note_on", note=p.midi, velocity=e.velocity)))
+                events.append((e.end * scale, mido.Message("note_off", note=p.midi, velocity=0)))
+        # At equal ticks a note ends before the next one starts (repeated notes stay separate).
+        events.sort(key=lambda te: (te[0], te[1].type == "note_on"))
+        track = mido.MidiTrack([mido.MetaMessage("track_name", name=name, time=0),
+                                mido.Message("program_change", program=PIANO_PROGRAM, time=0)])
+        tracks.append(track + _delta_times(events))
+    midi = mido.MidiFile(type=1, ticks_per_beat=MIDI_PPQ)
+    midi.tracks.extend(tracks)
+    buf = io.BytesIO()
+    midi.save(file=buf)
+    return buf.getvalue()
+
+
+def _tempo(seconds_per_quarter: float) -> int:
+    return int(round(min(max(seconds_per_quarter, 0.05), 16.0) * 1e6))
+
+
+def _mido_key(score: Score) -> str:
+    return score.key.tonic + ("m" if score.key.mode == "minor" else "")
+
+
+def _delta_times(events: list[tuple[int, "mido.Message | mido.MetaMessage"]]) -> list:
+    """Absolute-tick events (already in order) as mido messages with delta times."""
+    out, last = [], 0
+    for tick, msg in events:
+        out.append(msg.copy(time=int(tick) - last))
+        last = int(tick)
+    return out

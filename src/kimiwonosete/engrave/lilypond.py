@@ -34,12 +34,19 @@ def _written(w: Written, bar_length: str) -> str:
     return body + length + ("~" if w.tie else "")
 
 
-def _staff_music(staff: Staff, score: Score) -> str:
+def _tempo(score: Score, qpm: int) -> str:
+    """``\\tempo`` in the beat's unit: a dotted quarter in compound meter."""
+    if score.time_signature.compound:
+        return f"\\tempo 4. = {round(qpm / 1.5)}"
+    return f"\\tempo 4 = {qpm}"
+
+
+def _staff_music(staff: Staff, score: Score, marks: dict[int, int]) -> str:
     ts = score.time_signature
     bar_length = f"1*{ts.numerator}/{ts.denominator}"
     lines = []
     for number, bar in enumerate(written_bars(staff, ts, score.n_bars), start=1):
-        tokens = []
+        tokens = [_tempo(score, marks[number - 1])] if number - 1 in marks else []
         for w in bar:
             if w.tuplet_start:
                 tokens.append("\\tuplet 3/2 {")
@@ -54,11 +61,13 @@ def lilypond_source(score: Score) -> str:
     """The whole ``.ly`` file for ``score``: title, key, meter, tempo, a piano staff."""
     ts, key = score.time_signature, score.key
     tonic = key.tonic
-    tempo_unit, tempo = ("4.", round(score.tempo / 1.5)) if ts.compound else ("4", round(score.tempo))
+    (_, first), *later = score.marks
     key_name = NOTE_NAMES[STEPS.index(tonic[0])] + ALTER_SUFFIX[tonic.count("#") - tonic.count("b")]
+    marks_by_staff = (dict(later), {})  # later marks are printed once, above the upper staff
     staves = "\n".join(
-        f'    \\new Staff = "{name}" {{\n    \\clef {staff.clef} \\global\n{_staff_music(staff, score)}\n    \\bar "|."\n    }}'
-        for name, staff in zip(("upper", "lower"), score.staves)
+        f'    \\new Staff = "{name}" {{\n    \\clef {staff.clef} \\global\n'
+        f'{_staff_music(staff, score, marks)}\n    \\bar "|."\n    }}'
+        for name, staff, marks in zip(("upper", "lower"), score.staves, marks_by_staff)
     )
     return f"""\\version "{LILYPOND_VERSION}"
 \\header {{
@@ -68,7 +77,7 @@ def lilypond_source(score: Score) -> str:
 global = {{
   \\key {key_name} \\{key.mode}
   \\time {ts.numerator}/{ts.denominator}
-  \\tempo {tempo_unit} = {tempo}
+  {_tempo(score, first)}
 }}
 \\score {{
   \\new PianoStaff <<

@@ -130,11 +130,13 @@ def musicxml_bytes(score: Score) -> bytes:
     part = _sub(root, "part", id=PART_ID)
     staves = [written_bars(staff, ts, n_bars) for staff in score.staves]
     tied_in: list[frozenset[Pitch]] = [frozenset() for _ in staves]
+    marks = dict(score.marks)
     for b in range(n_bars):
         measure = _sub(part, "measure", number=str(b + 1))
         if b == 0:
             _attributes(measure, score)
-            _tempo(measure, score.tempo)
+        if b in marks:
+            _tempo(measure, marks[b])
         for s, bars in enumerate(staves):
             if s:
                 # Back to the bar's start by what the previous staff actually wrote (the bar's

@@ -11,8 +11,9 @@ from kimiwonosete.score.beats import beat_grid
 from kimiwonosete.score.hands import BASS, TREBLE, assign_staves
 from kimiwonosete.score.key import estimate_key, spell
 from kimiwonosete.score.meter import choose_meter
-from kimiwonosete.score.model import Event, KeySignature, Score, Staff, TimeSignature
+from kimiwonosete.score.model import TICKS_PER_QUARTER, Event, KeySignature, Score, Staff, TimeSignature
 from kimiwonosete.score.quantize import EARLY, beat_positions, choose_grids, quantize, times_of_beats
+from kimiwonosete.score.tempo import tempo_marks
 
 CLEFS = ("treble", "bass")
 DEFAULT_TEMPO = 100.0
@@ -63,7 +64,8 @@ def build_score(performance: Performance, title: str) -> Score:
     period = float(np.median(np.diff(beats)))
     tempo = 60.0 / period * (1.5 if ts.compound else 1.0)
     played = times_of_beats(origin + np.arange(n_bars * m, dtype=float), beats)
-    return Score(title, ts, key, round(tempo, 1), n_bars, staves, tuple(float(t) for t in played))
+    marks = tempo_marks(played, m, ts.beat_ticks / TICKS_PER_QUARTER)
+    return Score(title, ts, key, round(tempo, 1), n_bars, staves, tuple(float(t) for t in played), tuple(marks))
 
 
 def _voice(chords: dict[int, dict[int, tuple[int, int]]], key: KeySignature, total: int) -> list[Event]:

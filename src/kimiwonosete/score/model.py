@@ -112,6 +112,13 @@ class Score:
     staves: list[Staff]
     #: When each notated beat was played (s), from bar 1 beat 1 to the end of the last bar.
     beat_times: tuple[float, ...] = ()
+    #: (bar index, quarter notes per minute) where a tempo mark goes; empty: ``tempo`` at bar 1.
+    tempo_marks: tuple[tuple[int, int], ...] = ()
+
+    @property
+    def marks(self) -> tuple[tuple[int, int], ...]:
+        """The tempo marks to engrave: at least one, at the first bar."""
+        return self.tempo_marks or ((0, max(1, round(self.tempo))),)
 
     @property
     def total_ticks(self) -> int:

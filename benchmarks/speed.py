@@ -19,6 +19,7 @@ The Transkun model's cost is measured with torch's FLOP counter, giving the GFLO
 from __future__ import annotations
 
 import argparse
+import functools
 import json
 import math
 import os
@@ -92,10 +93,10 @@ def _run(backend: str, audio: Path, limit: float | None) -> dict:
     return json.loads(proc.stdout.strip().splitlines()[-1])
 
 
-def transkun_gflop(backend: str, audio_s: float, hop_s: float) -> float:
-    """GFLOP that ``backend`` (stock or transkun) spends on ``audio_s`` seconds of audio, windows
-    every ``hop_s`` seconds, as torch's FLOP counter counts them (matrix products, convolutions,
-    attention)."""
+@functools.cache
+def window_gflop(backend: str) -> float:
+    """GFLOP that ``backend`` (stock or transkun) spends on one 16 s window, as torch's FLOP
+    counter counts them (matrix products, convolutions, attention)."""
     import torch
     from torch.utils.flop_counter import FlopCounterMode, sdpa_flop_count
     from transkun.Util import makeFrame
@@ -105,6 +106,7 @@ def transkun_gflop(backend: str, audio_s: float, hop_s: float) -> float:
     model = load_stock_model() if backend == "stock" else load_model()
     seg = math.ceil(model.segmentSizeInSecond * model.fs)
     frames = makeFrame(torch.zeros(1, seg), model.hopSize, model.windowSize).unsqueeze(0)
+
     # torch's counter knows the GPU flash-attention kernels but not the CPU one this backend uses.
     def flash_flop(query, key, value, *args, out_shape=None, **kwargs) -> int:
         return sdpa_flop_count(query, key, value)
@@ -112,10 +114,17 @@ def transkun_gflop(backend: str, audio_s: float, hop_s: float) -> float:
     cpu_flash = {torch.ops.aten._scaled_dot_product_flash_attention_for_cpu: flash_flop}
     with torch.inference_mode(), FlopCounterMode(display=False, custom_mapping=cpu_flash) as counter:
         model.processFramesBatch(frames)
-    per_window = counter.get_total_flops() / 1e9
-    pad = math.ceil((model.segmentSizeInSecond - hop_s) * model.fs)
-    step = math.ceil(hop_s * model.fs / model.hopSize) * model.hopSize
-    return per_window * math.ceil((audio_s * model.fs + 2 * pad) / step)
+    return counter.get_total_flops() / 1e9
+
+
+def transkun_gflop(backend: str, audio_s: float, hop_s: float) -> float:
+    """GFLOP that ``backend`` spends on ``audio_s`` seconds of audio, windows every ``hop_s`` s."""
+    from kimiwonosete.transcription.transkun import SAMPLE_RATE, SEGMENT_S, load_model
+
+    hop_size = load_model().hopSize  # windows start on frame boundaries
+    pad = math.ceil((SEGMENT_S - hop_s) * SAMPLE_RATE)
+    step = math.ceil(hop_s * SAMPLE_RATE / hop_size) * hop_size
+    return window_gflop(backend) * math.ceil((audio_s * SAMPLE_RATE + 2 * pad) / step)
 
 
 def _clips(paths: list[Path]) -> list[Path]:

@@ -80,6 +80,8 @@ def local_periods(env: np.ndarray, period_s: float) -> np.ndarray:
             if len(seg) > lag:
                 strength[i, j] = np.dot(seg[:-lag], seg[lag:]) / len(seg)
     strength = np.maximum(strength, 0)
+    if not strength.any():  # no periodicity anywhere (one chord, say): keep the global period
+        return np.full(len(env), float(period_s * fps))
     strength /= strength.max(axis=1, keepdims=True) + 1e-9
     emission = np.log(strength + 0.05)
     change = -TEMPO_CHANGE_COST * np.log2(lags[:, None] / lags[None, :]) ** 2

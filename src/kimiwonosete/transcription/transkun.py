@@ -131,6 +131,8 @@ def load_model(device: str = "cpu"):  # -> transkun.ModelTransformer.TransKun
     model.backbone.useGradientCheckpoint = False
     for module in model.modules():
         if isinstance(module, MultiHeadAttentionKernel):
+            if module.kernel is not None:
+                raise ToolError("this transkun checkpoint uses approximated attention; unsupported transkun version")
             module.kv_proj_weight = _kv_weight(module)
             module.forward = types.MethodType(_attention, module)
     model.processFramesBatch = types.MethodType(_process_frames, model)
@@ -141,7 +143,8 @@ def _kv_weight(module) -> "torch.Tensor":
     """The key and value projections side by side: one matrix product instead of two."""
     import torch
 
-    return torch.cat([module.k_proj_weight, module.v_proj_weight], dim=1).contiguous()
+    with torch.no_grad():
+        return torch.cat([module.k_proj_weight, module.v_proj_weight], dim=1).contiguous()
 
 
 def _attention(self, query, key=None, value=None):
@@ -151,6 +154,8 @@ def _attention(self, query, key=None, value=None):
     import torch.nn.functional as F
 
     key = query if key is None else key
+    if (value is not None and value is not key) or key.shape[:-2] != query.shape[:-2]:
+        raise ValueError("fused attention needs values equal to keys, with the queries' batch shape")
     lead, n_q, n_k = query.shape[:-2], query.shape[-2], key.shape[-2]
     heads, dim = self.num_heads, self.head_dim
     q = (query @ self.q_proj_weight).reshape(-1, n_q, heads, dim).transpose(1, 2)
@@ -185,7 +190,7 @@ def _process_frames(self, frames):
         block *= (span[b0:][None, :] - span[b0:b1][:, None]).abs()
         scores[:, b0:b1, b0:] = block
     scores.diagonal(dim1=1, dim2=2).add_(diag[..., 0])
-    return IntervalDecoder(scores.cpu().numpy()), ctx
+    return IntervalDecoder(scores.detach().cpu().numpy()), ctx
 
 
 class IntervalDecoder:

@@ -141,3 +141,22 @@ def test_key_and_spelling_follow_the_key() -> None:
 def test_hands_split_by_register_and_span() -> None:
     notes = [Note(0, 1, 40, 80), Note(0, 1, 52, 80), Note(0, 1, 76, 80), Note(0, 1, 79, 80), Note(1, 2, 84, 80)]
     assert assign_staves(notes) == [BASS, BASS, TREBLE, TREBLE, TREBLE]
+
+
+def test_held_notes_released_early_are_written_whole_but_staccato_stays() -> None:
+    """3/4: a bass dotted half each bar, released at 80 % of its length; an 8th-note melody
+    above; in bars 5-8 the bass plays short (staccato) quarters instead."""
+    pattern = []
+    for b in range(8):
+        if b < 4:
+            pattern.append((3 * b, 3 * 0.8 / 0.9, 43))  # _perform holds 0.9 of the length
+        else:
+            pattern += [(3 * b + k, 0.5, 43 + 4 * (k == 0)) for k in range(3)]
+        pattern += [(3 * b + k / 2, 0.5, 74 + (k % 3)) for k in range(6)]
+    score = build_score(_perform(pattern, spb=0.5), "legato")
+    bar = score.time_signature.bar_ticks
+    bass = score.staves[1].events
+    held = [e for e in bass if not e.is_rest and e.start < 4 * bar]
+    assert [e.duration for e in held] == [bar] * 4
+    short = [e for e in bass if not e.is_rest and e.start >= 4 * bar]
+    assert short and all(e.duration == TICKS_PER_QUARTER // 2 for e in short)

@@ -16,6 +16,7 @@ from kimiwonosete.score.quantize import EARLY, beat_positions, choose_grids, qua
 from kimiwonosete.score.tempo import tempo_marks
 
 CLEFS = ("treble", "bass")
+LEGATO_GAP = 0.25  # a rest shorter than this share of the chord before it is absorbed by it
 DEFAULT_TEMPO = 100.0
 
 
@@ -69,7 +70,12 @@ def build_score(performance: Performance, title: str) -> Score:
 
 
 def _voice(chords: dict[int, dict[int, tuple[int, int]]], key: KeySignature, total: int) -> list[Event]:
-    """One voice: chords held until their notes end or the next chord starts; rests between."""
+    """One voice: chords held until their notes end or the next chord starts; rests between.
+
+    A chord released a little early (by at most ``LEGATO_GAP`` of its length) is held to the
+    next chord instead: a dotted half played a little short is written as one, not as a half
+    tied to an eighth and an eighth rest.
+    """
     events: list[Event] = []
     starts = sorted(chords)
     pos = 0
@@ -79,7 +85,10 @@ def _voice(chords: dict[int, dict[int, tuple[int, int]]], key: KeySignature, tot
         notes = chords[start]
         end = max(e for e, _ in notes.values())
         if i + 1 < len(starts):
-            end = min(end, starts[i + 1])
+            following = starts[i + 1]
+            if following - end <= LEGATO_GAP * (end - start):
+                end = following
+            end = min(end, following)
         pitches = tuple(spell(p, key) for p in sorted(notes))
         velocity = max(v for _, v in notes.values())
         events.append(Event(start, end - start, pitches, velocity))

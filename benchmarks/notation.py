@@ -17,8 +17,12 @@ counted from the last annotated downbeat and rounded to the nearest quarter or t
 (only notes inside the annotated span count); the written position is that of the score event of
 the same pitch played nearest to the onset. Means are over performances.
 
+``--musescore`` adds a baseline: MuseScore 3 (``mscore3``, headless) converts each performance
+MIDI to MusicXML, and the same position accuracy is computed for its notes (``ms_position_acc``;
+MIDI performances only). MuseScore's import places bars on the MIDI file's own tick grid.
+
 Not yet measured here (see the rhythm and notation issues): durations and a whole-score measure
-against ``xml_score.musicxml``, and MuseScore 3 as a baseline.
+against ``xml_score.musicxml``.
 """
 
 from __future__ import annotations
@@ -32,7 +36,7 @@ from pathlib import Path
 
 import numpy as np
 
-METRICS = ("beat_f1", "downbeat_f1", "timesig_acc", "position_acc")
+METRICS = ("beat_f1", "downbeat_f1", "timesig_acc", "position_acc", "ms_position_acc")
 GRID_TOL = 1e-6
 MATCH_S = 0.3  # a score event is the note's if played within this of its onset
 
@@ -129,7 +133,70 @@ def written_positions(score, onsets: np.ndarray, pitches: np.ndarray) -> np.ndar
     return out
 
 
-def evaluate(perf_path: Path, ann_path: Path) -> dict:
+def musescore_positions(perf_path: Path, onsets: np.ndarray, pitches: np.ndarray) -> np.ndarray:
+    """Each onset's position in its bar (in beats of the bar's time signature) as MuseScore 3
+    writes the performance MIDI, matched like ``written_positions`` (NaN when unmatched)."""
+    import os
+    import subprocess
+    import tempfile
+    import xml.etree.ElementTree as ET
+
+    import pretty_midi
+
+    out = np.full(len(onsets), np.nan)
+    with tempfile.TemporaryDirectory(prefix="notation-ms-") as tmp:
+        xml_path = Path(tmp) / "score.musicxml"
+        env = {**os.environ, "QT_QPA_PLATFORM": "offscreen"}
+        proc = subprocess.run(["mscore3", "-o", str(xml_path), str(perf_path)], capture_output=True, env=env, timeout=300)
+        if proc.returncode != 0 or not xml_path.exists():
+            return out
+        root = ET.parse(xml_path).getroot()
+    midi = pretty_midi.PrettyMIDI(str(perf_path))
+    found: dict[int, list[tuple[float, float]]] = {}  # pitch -> (time played, position in beats)
+    for part in root.iter("part"):
+        divisions, beats, beat_type, bar_start = 1, 4, 4, 0.0  # bar_start in quarter notes
+        for measure in part.iter("measure"):
+            pos = last = 0
+            for el in measure:
+                if el.tag == "attributes":
+                    divisions = int(el.findtext("divisions", divisions))
+                    beats = int(el.findtext("time/beats", beats))
+                    beat_type = int(el.findtext("time/beat-type", beat_type))
+                elif el.tag == "backup":
+                    pos -= int(el.findtext("duration", 0))
+                elif el.tag == "forward":
+                    pos += int(el.findtext("duration", 0))
+                elif el.tag == "note":
+                    duration = int(el.findtext("duration", 0))
+                    start = pos - (last if el.find("chord") is not None else 0)
+                    if el.find("chord") is None:
+                        pos += duration
+                        last = duration
+                    step = el.find("pitch")
+                    if step is None or el.find("grace") is not None or el.find("tie[@type='stop']") is not None:
+                        continue
+                    midi_pitch = _midi_number(step)
+                    quarters = start / divisions
+                    tick = (bar_start + quarters) * midi.resolution
+                    # Compound meters count dotted quarters, as the annotations do.
+                    beat_quarters = 4 / beat_type * (3 if beat_type == 8 and beats % 3 == 0 and beats > 3 else 1)
+                    found.setdefault(midi_pitch, []).append((midi.tick_to_time(int(round(tick))), quarters / beat_quarters))
+            bar_start += beats * 4 / beat_type
+    for pitch, notes in found.items():
+        times = np.array([t for t, _ in notes])
+        for i in np.nonzero(pitches == pitch)[0]:
+            k = int(np.argmin(np.abs(times - onsets[i])))
+            if abs(times[k] - onsets[i]) <= MATCH_S:
+                out[i] = notes[k][1]
+    return out
+
+
+def _midi_number(pitch) -> int:
+    steps = {"C": 0, "D": 2, "E": 4, "F": 5, "G": 7, "A": 9, "B": 11}
+    return 12 * (int(pitch.findtext("octave")) + 1) + steps[pitch.findtext("step")] + int(float(pitch.findtext("alter", 0)))
+
+
+def evaluate(perf_path: Path, ann_path: Path, musescore: bool = False) -> dict:
     import mir_eval
 
     from kimiwonosete.score.build import build_score
@@ -141,8 +208,8 @@ def evaluate(perf_path: Path, ann_path: Path) -> dict:
     seconds = time.perf_counter() - t0
     onsets = np.array([n.onset for n in perf.notes])
     true_pos = annotated_positions(onsets, truth)
-    ours = written_positions(score, onsets, np.array([n.pitch for n in perf.notes]))
-    counted = ~np.isnan(true_pos)
+    pitches = np.array([n.pitch for n in perf.notes])
+    ours = written_positions(score, onsets, pitches)
     est_beats = np.array(score.beat_times)
     est_down = np.array(score.downbeat_times)
     ts = str(score.time_signature)
@@ -152,13 +219,20 @@ def evaluate(perf_path: Path, ann_path: Path) -> dict:
         "beat_f1": mir_eval.beat.f_measure(mir_eval.beat.trim_beats(truth.beats), mir_eval.beat.trim_beats(est_beats)),
         "downbeat_f1": mir_eval.beat.f_measure(truth.downbeats, est_down),
         "timesig_acc": float(np.mean([s == ts for s in known])) if known else float("nan"),
-        "position_acc": float(np.mean(np.abs(ours[counted] - true_pos[counted]) < 1e-3)) if counted.any() else float("nan"),
+        "position_acc": _accuracy(ours, true_pos),
         "est_timesig": ts,
         "true_timesig": max(set(known), key=known.count) if known else "",
         "est_tempo": 60.0 / float(np.median(np.diff(est_beats))) if len(est_beats) > 1 else float("nan"),
         "true_tempo": 60.0 / float(np.median(np.diff(truth.beats))) if len(truth.beats) > 1 else float("nan"),
         "seconds": seconds,
+        "ms_position_acc": _accuracy(musescore_positions(perf_path, onsets, pitches), true_pos)
+        if musescore and perf_path.suffix == ".mid" else float("nan"),
     }
+
+
+def _accuracy(written: np.ndarray, annotated: np.ndarray) -> float:
+    counted = ~np.isnan(annotated)
+    return float(np.mean(np.abs(written[counted] - annotated[counted]) < 1e-3)) if counted.any() else float("nan")
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -166,6 +240,7 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("data_dir", type=Path)
     ap.add_argument("--json", type=Path)
     ap.add_argument("--limit", type=int, help="only the first N performances")
+    ap.add_argument("--musescore", action="store_true", help="also score MuseScore 3's MIDI import (baseline)")
     args = ap.parse_args(argv)
     if not args.data_dir.is_dir():
         print(f"error: {args.data_dir}: no such directory", file=sys.stderr)
@@ -175,14 +250,17 @@ def main(argv: list[str] | None = None) -> int:
         print(f"error: {args.data_dir}: no annotated performances found", file=sys.stderr)
         return 2
     rows = []
-    print(f"{'performance':<60} {'beatF1':>6} {'dbF1':>6} {'TSacc':>6} {'posAcc':>6} {'TS est/true':>12} {'tempo est/true':>15}")
+    print(f"{'performance':<60} {'beatF1':>6} {'dbF1':>6} {'TSacc':>6} {'posAcc':>6} {'msPos':>6} {'TS est/true':>12} "
+          f"{'tempo est/true':>15}")
     for perf, ann in items:
-        r = evaluate(perf, ann)
+        r = evaluate(perf, ann, args.musescore)
         rows.append(r)
         name = str(perf.relative_to(args.data_dir))
-        print(f"{name[-60:]:<60} {r['beat_f1']:6.3f} {r['downbeat_f1']:6.3f} {r['timesig_acc']:6.3f} {r['position_acc']:6.3f} "
+        print(f"{name[-60:]:<60} {r['beat_f1']:6.3f} {r['downbeat_f1']:6.3f} {r['timesig_acc']:6.3f} "
+              f"{r['position_acc']:6.3f} {r['ms_position_acc']:6.3f} "
               f"{r['est_timesig'] + '/' + r['true_timesig']:>12} {r['est_tempo']:7.1f}/{r['true_tempo']:<7.1f}", flush=True)
-    means = {k: float(np.nanmean([r[k] for r in rows])) for k in METRICS}
+    means = {k: float(np.nanmean([r[k] for r in rows])) if any(np.isfinite(r[k]) for r in rows) else float("nan")
+             for k in METRICS}
     print("MEAN " + "  ".join(f"{k} {v:.3f}" for k, v in means.items()) + f"  ({len(rows)} performances)")
     if args.json:
         from kimiwonosete.files import write_bytes_atomic

@@ -22,8 +22,9 @@ DEFAULT_PERIOD_S = 0.6
 #: Local tempo: autocorrelation in windows of LOCAL_WINDOW_S every LOCAL_HOP_S, periods within
 #: LOCAL_RANGE_OCTAVES of the global one, a path that pays TEMPO_CHANGE_COST times the squared
 #: change (in octaves) between windows (a window's evidence is worth at most about 3). Against
-#: one global tempo this raised beat F1 on every 6th ASAP performance 0.521 -> 0.557, on all 266
-#: 0.495 -> 0.518 (benchmarks/notation.py), and it follows a section's new tempo.
+#: one global tempo this raised beat F1 on every 6th ASAP performance 0.521 -> 0.557; on all 266,
+#: together with the held-note weighting, 0.495 -> 0.540 (benchmarks/notation.py). It also
+#: follows a section's new tempo (tests/score/test_tempo.py).
 LOCAL_WINDOW_S, LOCAL_HOP_S = 8.0, 1.0
 LOCAL_RANGE_OCTAVES, LOCAL_STEPS = 0.6, 25
 TEMPO_CHANGE_COST = 64.0

@@ -109,33 +109,39 @@ def annotated_positions(onsets: np.ndarray, truth: Annotations) -> np.ndarray:
     return pos
 
 
+def match_positions(found: dict[int, list[tuple[float, float]]], onsets: np.ndarray, pitches: np.ndarray) -> np.ndarray:
+    """Each onset's written position: that of the written note of the same pitch played nearest
+    to it (``found``: pitch -> (time played, position in beats)); NaN when none is within
+    ``MATCH_S``."""
+    out = np.full(len(onsets), np.nan)
+    for pitch, notes in found.items():
+        times = np.array([t for t, _ in notes])
+        for i in np.nonzero(pitches == pitch)[0]:
+            k = int(np.argmin(np.abs(times - onsets[i])))
+            if abs(times[k] - onsets[i]) <= MATCH_S:
+                out[i] = notes[k][1]
+    return out
+
+
 def written_positions(score, onsets: np.ndarray, pitches: np.ndarray) -> np.ndarray:
-    """Each onset's position in its written bar, in beats, via the score event of the same pitch
-    played nearest to it (NaN when none is within ``MATCH_S``)."""
+    """Each onset's position in its written bar, in beats (see ``match_positions``)."""
     ts = score.time_signature
     beat_times = np.array(score.beat_times)
-    by_pitch: dict[int, list[int]] = {}
+    if len(beat_times) < 2:
+        return np.full(len(onsets), np.nan)
+    index = np.arange(len(beat_times), dtype=float)
+    found: dict[int, list[tuple[float, float]]] = {}
     for staff in score.staves:
         for e in staff.events:
+            played = float(np.interp(e.start / ts.beat_ticks, index, beat_times))
             for p in e.pitches:
-                by_pitch.setdefault(p.midi, []).append(e.start)
-    out = np.full(len(onsets), np.nan)
-    if len(beat_times) < 2:
-        return out
-    index = np.arange(len(beat_times), dtype=float)
-    for pitch, starts in by_pitch.items():
-        ticks = np.array(sorted(starts))
-        played = np.interp(ticks / ts.beat_ticks, index, beat_times)
-        for i in np.nonzero(pitches == pitch)[0]:
-            k = int(np.argmin(np.abs(played - onsets[i])))
-            if abs(played[k] - onsets[i]) <= MATCH_S:
-                out[i] = (ticks[k] % ts.bar_ticks) / ts.beat_ticks
-    return out
+                found.setdefault(p.midi, []).append((played, (e.start % ts.bar_ticks) / ts.beat_ticks))
+    return match_positions(found, onsets, pitches)
 
 
 def musescore_positions(perf_path: Path, onsets: np.ndarray, pitches: np.ndarray) -> np.ndarray:
     """Each onset's position in its bar (in beats of the bar's time signature) as MuseScore 3
-    writes the performance MIDI, matched like ``written_positions`` (NaN when unmatched)."""
+    writes the performance MIDI (see ``match_positions``)."""
     import os
     import subprocess
     import tempfile
@@ -143,13 +149,12 @@ def musescore_positions(perf_path: Path, onsets: np.ndarray, pitches: np.ndarray
 
     import pretty_midi
 
-    out = np.full(len(onsets), np.nan)
     with tempfile.TemporaryDirectory(prefix="notation-ms-") as tmp:
         xml_path = Path(tmp) / "score.musicxml"
         env = {**os.environ, "QT_QPA_PLATFORM": "offscreen"}
         proc = subprocess.run(["mscore3", "-o", str(xml_path), str(perf_path)], capture_output=True, env=env, timeout=300)
         if proc.returncode != 0 or not xml_path.exists():
-            return out
+            return np.full(len(onsets), np.nan)
         root = ET.parse(xml_path).getroot()
     midi = pretty_midi.PrettyMIDI(str(perf_path))
     found: dict[int, list[tuple[float, float]]] = {}  # pitch -> (time played, position in beats)
@@ -182,13 +187,7 @@ def musescore_positions(perf_path: Path, onsets: np.ndarray, pitches: np.ndarray
                     beat_quarters = 4 / beat_type * (3 if beat_type == 8 and beats % 3 == 0 and beats > 3 else 1)
                     found.setdefault(midi_pitch, []).append((midi.tick_to_time(int(round(tick))), quarters / beat_quarters))
             bar_start += beats * 4 / beat_type
-    for pitch, notes in found.items():
-        times = np.array([t for t, _ in notes])
-        for i in np.nonzero(pitches == pitch)[0]:
-            k = int(np.argmin(np.abs(times - onsets[i])))
-            if abs(times[k] - onsets[i]) <= MATCH_S:
-                out[i] = notes[k][1]
-    return out
+    return match_positions(found, onsets, pitches)
 
 
 def _midi_number(pitch) -> int:

@@ -42,11 +42,10 @@ BACKENDS = ("stock", "transkun", "basic-pitch")
 class StockTranskun:
     """Transkun 2.0 as its own command line runs it: 16 s windows every 8 s, checkpointing on."""
 
-    sample_rate = 44100
-
     def __init__(self) -> None:
-        from kimiwonosete.transcription.transkun import load_stock_model
+        from kimiwonosete.transcription.transkun import SAMPLE_RATE, load_stock_model
 
+        self.sample_rate = SAMPLE_RATE
         self.model = load_stock_model("cpu")
 
     def transcribe(self, audio: np.ndarray) -> Performance:
@@ -119,12 +118,10 @@ def window_gflop(backend: str) -> float:
 
 def transkun_gflop(backend: str, audio_s: float, hop_s: float) -> float:
     """GFLOP that ``backend`` spends on ``audio_s`` seconds of audio, windows every ``hop_s`` s."""
-    from kimiwonosete.transcription.transkun import SAMPLE_RATE, SEGMENT_S, load_model
+    from kimiwonosete.transcription.transkun import SAMPLE_RATE, load_model, window_count
 
-    hop_size = load_model().hopSize  # windows start on frame boundaries
-    pad = math.ceil((SEGMENT_S - hop_s) * SAMPLE_RATE)
-    step = math.ceil(hop_s * SAMPLE_RATE / hop_size) * hop_size
-    return window_gflop(backend) * math.ceil((audio_s * SAMPLE_RATE + 2 * pad) / step)
+    n_windows = window_count(round(audio_s * SAMPLE_RATE), hop_s, load_model().hopSize)
+    return window_gflop(backend) * n_windows
 
 
 def _clips(paths: list[Path]) -> list[Path]:

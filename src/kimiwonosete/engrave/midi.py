@@ -46,11 +46,11 @@ def score_midi(score: Score) -> bytes:
         mido.MetaMessage("time_signature", numerator=ts.numerator, denominator=ts.denominator, time=0),
         mido.MetaMessage("key_signature", key=_mido_key(score), time=0),
     ])
-    tempo_events = [(0, _tempo(60.0 / score.tempo))]
     beat_quarters = ts.beat_ticks / TICKS_PER_QUARTER
-    for i, (a, b) in enumerate(zip(score.beat_times, score.beat_times[1:])):
-        if b > a:
-            tempo_events.append((i * ts.beat_ticks * scale, _tempo((b - a) / beat_quarters)))
+    tempo_events = [(i * ts.beat_ticks * scale, _tempo((b - a) / beat_quarters))
+                     for i, (a, b) in enumerate(zip(score.beat_times, score.beat_times[1:])) if b > a]
+    if not tempo_events or tempo_events[0][0] > 0:  # no played first beat: the overall tempo
+        tempo_events.insert(0, (0, _tempo(60.0 / score.tempo)))
     conductor += _delta_times([(t, mido.MetaMessage("set_tempo", tempo=v)) for t, v in tempo_events])
     tracks = [conductor]
     for staff, name in zip(score.staves, ("Right hand", "Left hand")):

@@ -62,10 +62,10 @@ def build_score(performance: Performance, title: str) -> Score:
     ends = [max((e for c in ch.values() for e, _ in c.values()), default=0) for ch in chords]
     n_bars = max(1, -(-max(ends) // ts.bar_ticks))
     staves = [Staff(CLEFS[s], _voice(chords[s], key, n_bars * ts.bar_ticks)) for s in (TREBLE, BASS)]
-    period = float(np.median(np.diff(beats)))
-    tempo = 60.0 / period * (1.5 if ts.compound else 1.0)
+    quarters_per_beat = ts.beat_ticks / TICKS_PER_QUARTER
+    tempo = 60.0 / float(np.median(np.diff(beats))) * quarters_per_beat
     played = times_of_beats(origin + np.arange(n_bars * m, dtype=float), beats)
-    marks = tempo_marks(played, m, ts.beat_ticks / TICKS_PER_QUARTER)
+    marks = tempo_marks(played, m, quarters_per_beat)
     return Score(title, ts, key, round(tempo, 1), n_bars, staves, tuple(float(t) for t in played), tuple(marks))
 
 

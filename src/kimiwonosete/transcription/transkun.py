@@ -78,8 +78,10 @@ def resolve_device(device: str) -> str:
     return device
 
 
-def _build_model(device: str):  # -> transkun.ModelTransformer.TransKun
-    """Transkun exactly as its own command line builds it, from the packaged config and weights."""
+def load_stock_model(device: str = "cpu"):  # -> transkun.ModelTransformer.TransKun
+    """A fresh Transkun exactly as its own command line builds it (gradient checkpointing on),
+    from the packaged config and weights: ``load_model`` prepares it for speed, and tests and
+    benchmarks compare with it unmodified."""
     import torch
 
     try:
@@ -111,12 +113,6 @@ def _build_model(device: str):  # -> transkun.ModelTransformer.TransKun
     return model.to(device).eval()
 
 
-def load_stock_model(device: str = "cpu"):  # -> transkun.ModelTransformer.TransKun
-    """A fresh, unmodified Transkun (gradient checkpointing on, as it ships): the reference that
-    tests and benchmarks compare this backend with."""
-    return _build_model(device)
-
-
 @cache
 def load_model(device: str = "cpu"):  # -> transkun.ModelTransformer.TransKun
     """Transkun prepared for fast inference on ``device``, built once per process.
@@ -126,7 +122,7 @@ def load_model(device: str = "cpu"):  # -> transkun.ModelTransformer.TransKun
     """
     from transkun.LayersTransformer import MultiHeadAttentionKernel
 
-    model = _build_model(device)
+    model = load_stock_model(device)
     # Gradient checkpointing only saves memory in training; at inference it is overhead.
     model.backbone.useGradientCheckpoint = False
     for module in model.modules():
@@ -213,8 +209,9 @@ class IntervalDecoder:
         """
         scores = self.scores
         tracks, n = scores.shape[0], scores.shape[1]
-        single = np.diagonal(scores, axis1=1, axis2=2) > 0
-        gain = np.where(single, np.diagonal(scores, axis1=1, axis2=2), 0.0)
+        diagonal = np.diagonal(scores, axis1=1, axis2=2)
+        single = diagonal > 0
+        gain = np.where(single, diagonal, 0.0)
         best = np.zeros((tracks, n), dtype=np.float32)  # best score from frame j to the end
         nxt = np.full((n, tracks), -1, dtype=np.int64)  # end of the interval starting at j, or -1
         best[:, n - 1] = gain[:, n - 1]
@@ -243,6 +240,19 @@ class IntervalDecoder:
         return paths
 
 
+def window_count(n_samples: int, hop_s: float, frame_hop: int) -> int:
+    """How many 16 s windows Transkun's loop runs over ``n_samples`` at ``SAMPLE_RATE`` with
+    windows every ``hop_s`` (rounded up to whole frames of ``frame_hop`` samples); the audio is
+    padded by the overlap at both ends, as ``TransKun.transcribe`` does.
+
+    >>> window_count(30 * SAMPLE_RATE, 8.0, 1024), window_count(30 * SAMPLE_RATE, 14.0, 1024)
+    (6, 3)
+    """
+    padded = n_samples + 2 * math.ceil((SEGMENT_S - hop_s) * SAMPLE_RATE)
+    step = math.ceil(hop_s * SAMPLE_RATE / frame_hop) * frame_hop
+    return math.ceil(padded / step)
+
+
 class TranskunTranscriber:
     """Piano transcription with Transkun 2.0: notes, velocities and sustain pedal.
 
@@ -261,10 +271,7 @@ class TranskunTranscriber:
         import torch
 
         model = load_model(self.device)
-        hop_s, seg_s = self.hop_s, SEGMENT_S
-        padded = len(audio) + 2 * math.ceil((seg_s - hop_s) * model.fs)
-        step = math.ceil(hop_s * model.fs / model.hopSize) * model.hopSize
-        total = math.ceil(padded / step)
+        total = window_count(len(audio), self.hop_s, model.hopSize)
         frames_fn = model.transcribeFrames
         done = 0
 
@@ -281,7 +288,7 @@ class TranskunTranscriber:
         try:
             with torch.inference_mode():
                 x = torch.from_numpy(np.ascontiguousarray(audio, dtype=np.float32))[:, None].to(self.device)
-                events = model.transcribe(x, stepInSecond=hop_s, segmentSizeInSecond=seg_s)
+                events = model.transcribe(x, stepInSecond=self.hop_s, segmentSizeInSecond=SEGMENT_S)
         finally:
             del model.transcribeFrames
         notes, pedals = [], []

@@ -17,12 +17,23 @@ counted from the last annotated downbeat and rounded to the nearest quarter or t
 (only notes inside the annotated span count); the written position is that of the score event of
 the same pitch played nearest to the onset. Means are over performances.
 
-``--musescore`` adds a baseline: MuseScore 3 (``mscore3``, headless) converts each performance
-MIDI to MusicXML, and the same position accuracy is computed for its notes (``ms_position_acc``;
-MIDI performances only). MuseScore's import places bars on the MIDI file's own tick grid.
+Against the written score (where there is one: ASAP's ``midi_score.mid`` with
+``midi_score_annotations.txt``, beat for beat with the performance's annotations; MAPS'
+``.amaps.mid``, already in performance time): every score note is paired with the written note
+of the same pitch played nearest to it (within ``MATCH_S``, each written note used once), and
 
-Not yet measured here (see the rhythm and notation issues): durations and a whole-score measure
-against ``xml_score.musicxml``.
+- ``duration_acc``: share of paired notes whose written value in beats equals the score's
+  (both snapped like positions);
+- ``note_f1``: a whole-score note measure in the spirit of MUSTER: a written note is right when
+  its pitch, its position in the bar and its value all equal its score note's; F1 of right notes
+  against all written and all score notes (so missing and extra notes count too).
+
+Beats are each side's own: a score written in eighths where the composer wrote quarters loses
+positions and values, as a pianist reading it would.
+
+``--musescore`` adds a baseline: MuseScore 3 (``mscore3``, headless) converts each performance
+MIDI to MusicXML, and the same measures are computed for its notes (``ms_*``; MIDI performances
+only). MuseScore's import places bars on the MIDI file's own tick grid.
 """
 
 from __future__ import annotations
@@ -36,7 +47,8 @@ from pathlib import Path
 
 import numpy as np
 
-METRICS = ("beat_f1", "downbeat_f1", "timesig_acc", "position_acc", "ms_position_acc")
+METRICS = ("beat_f1", "downbeat_f1", "timesig_acc", "position_acc", "duration_acc", "note_f1",
+           "ms_position_acc", "ms_duration_acc", "ms_note_f1")
 GRID_TOL = 1e-6
 MATCH_S = 0.3  # a score event is the note's if played within this of its onset
 
@@ -109,39 +121,125 @@ def annotated_positions(onsets: np.ndarray, truth: Annotations) -> np.ndarray:
     return pos
 
 
-def match_positions(found: dict[int, list[tuple[float, float]]], onsets: np.ndarray, pitches: np.ndarray) -> np.ndarray:
+@dataclass
+class Notes:
+    """Written notes: MIDI pitch, when played (s), position in the bar and value (in beats)."""
+
+    pitch: np.ndarray
+    played: np.ndarray
+    position: np.ndarray
+    value: np.ndarray
+
+    @classmethod
+    def of(cls, rows: list[tuple[int, float, float, float]]) -> Notes:
+        a = np.array(rows, dtype=float).reshape(-1, 4)
+        return cls(a[:, 0].astype(int), a[:, 1], a[:, 2], a[:, 3])
+
+
+def match_positions(written: Notes, onsets: np.ndarray, pitches: np.ndarray) -> np.ndarray:
     """Each onset's written position: that of the written note of the same pitch played nearest
-    to it (``found``: pitch -> (time played, position in beats)); NaN when none is within
-    ``MATCH_S``."""
+    to it; NaN when none is within ``MATCH_S``."""
     out = np.full(len(onsets), np.nan)
-    for pitch, notes in found.items():
-        times = np.array([t for t, _ in notes])
+    for pitch in np.unique(written.pitch):
+        mine = np.nonzero(written.pitch == pitch)[0]
         for i in np.nonzero(pitches == pitch)[0]:
-            k = int(np.argmin(np.abs(times - onsets[i])))
-            if abs(times[k] - onsets[i]) <= MATCH_S:
-                out[i] = notes[k][1]
+            k = mine[int(np.argmin(np.abs(written.played[mine] - onsets[i])))]
+            if abs(written.played[k] - onsets[i]) <= MATCH_S:
+                out[i] = written.position[k]
     return out
 
 
-def written_positions(score, onsets: np.ndarray, pitches: np.ndarray) -> np.ndarray:
-    """Each onset's position in its written bar, in beats (see ``match_positions``)."""
+def pair_notes(truth: Notes, written: Notes) -> list[tuple[int, int]]:
+    """One-to-one (score note, written note) pairs: same pitch, played within ``MATCH_S``,
+    nearest pairs first."""
+    candidates = []
+    for pitch in np.unique(truth.pitch):
+        t_idx, w_idx = np.nonzero(truth.pitch == pitch)[0], np.nonzero(written.pitch == pitch)[0]
+        if not len(w_idx):
+            continue
+        gap = np.abs(truth.played[t_idx, None] - written.played[None, w_idx])
+        for a, b in zip(*np.nonzero(gap <= MATCH_S)):
+            candidates.append((gap[a, b], t_idx[a], w_idx[b]))
+    used_t, used_w, pairs = set(), set(), []
+    for _, t, w in sorted(candidates):
+        if t not in used_t and w not in used_w:
+            used_t.add(t)
+            used_w.add(w)
+            pairs.append((int(t), int(w)))
+    return pairs
+
+
+def score_measures(truth: Notes | None, written: Notes | None) -> tuple[float, float]:
+    """(duration_acc, note_f1) of ``written`` against the score's notes (NaN without a score)."""
+    if truth is None or written is None or not len(truth.pitch):
+        return float("nan"), float("nan")
+    pairs = pair_notes(truth, written)
+    if not pairs:
+        return float("nan"), 0.0
+    t, w = np.array(pairs).T
+    same_value = np.abs(snap(written.value[w]) - snap(truth.value[t])) < 1e-3
+    same_position = np.abs(snap(written.position[w]) - snap(truth.position[t])) < 1e-3
+    right = int(np.sum(same_value & same_position))
+    return float(np.mean(same_value)), 2 * right / (len(truth.pitch) + len(written.pitch))
+
+
+def written_notes(score) -> Notes | None:
+    """Our score's notes (a chord's notes share its value: one voice per staff)."""
     ts = score.time_signature
     beat_times = np.array(score.beat_times)
     if len(beat_times) < 2:
-        return np.full(len(onsets), np.nan)
+        return None
     index = np.arange(len(beat_times), dtype=float)
-    found: dict[int, list[tuple[float, float]]] = {}
+    rows = []
     for staff in score.staves:
         for e in staff.events:
             played = float(np.interp(e.start / ts.beat_ticks, index, beat_times))
             for p in e.pitches:
-                found.setdefault(p.midi, []).append((played, (e.start % ts.bar_ticks) / ts.beat_ticks))
-    return match_positions(found, onsets, pitches)
+                rows.append((p.midi, played, (e.start % ts.bar_ticks) / ts.beat_ticks, e.duration / ts.beat_ticks))
+    return Notes.of(rows)
 
 
-def musescore_positions(perf_path: Path, onsets: np.ndarray, pitches: np.ndarray) -> np.ndarray:
-    """Each onset's position in its bar (in beats of the bar's time signature) as MuseScore 3
-    writes the performance MIDI (see ``match_positions``)."""
+def score_notes(perf_path: Path, perf_truth: Annotations) -> Notes | None:
+    """The composer's notes, when played in this performance, with position and value in beats.
+
+    ASAP: ``midi_score.mid`` placed on the performance through the beat-for-beat annotations
+    (None when the two annotation files do not have the same beats). MAPS: ``.amaps.mid``.
+    """
+    import pretty_midi
+
+    if perf_path.suffix == ".mid":
+        midi_path = perf_path.with_name("midi_score.mid")
+        ann_path = perf_path.with_name("midi_score_annotations.txt")
+        if not (midi_path.exists() and ann_path.exists()):
+            return None
+        score_truth = read_annotations(ann_path)
+        if len(score_truth.beats) != len(perf_truth.beats):
+            return None
+    else:
+        midi_path = perf_path.with_name(perf_path.name.removesuffix(".tsv") + ".amaps.mid")
+        if not midi_path.exists():
+            return None
+        score_truth = perf_truth
+    index = np.arange(len(score_truth.beats), dtype=float)
+    down = index[np.isin(score_truth.beats, score_truth.downbeats)]
+    if len(index) < 2 or not len(down):
+        return None
+    notes = [n for inst in pretty_midi.PrettyMIDI(str(midi_path)).instruments if not inst.is_drum for n in inst.notes]
+    pitch = np.array([n.pitch for n in notes])
+    on = np.interp([n.start for n in notes], score_truth.beats, index, left=np.nan, right=np.nan)
+    off = np.interp([n.end for n in notes], score_truth.beats, index, left=np.nan, right=np.nan)
+    keep = ~np.isnan(on) & ~np.isnan(off)
+    on, off, pitch = on[keep], off[keep], pitch[keep]
+    j = np.searchsorted(down, snap(on) + GRID_TOL, side="right") - 1
+    keep = j >= 0
+    played = np.interp(on[keep], index, perf_truth.beats)
+    position = snap(on[keep]) - down[j[keep]]
+    return Notes(pitch[keep], played, position, off[keep] - on[keep])
+
+
+def musescore_notes(perf_path: Path) -> Notes | None:
+    """The notes MuseScore 3 writes for the performance MIDI, their position and value in beats
+    of the bar's time signature (tied notes joined), and when each was played."""
     import os
     import subprocess
     import tempfile
@@ -154,11 +252,12 @@ def musescore_positions(perf_path: Path, onsets: np.ndarray, pitches: np.ndarray
         env = {**os.environ, "QT_QPA_PLATFORM": "offscreen"}
         proc = subprocess.run(["mscore3", "-o", str(xml_path), str(perf_path)], capture_output=True, env=env, timeout=300)
         if proc.returncode != 0 or not xml_path.exists():
-            return np.full(len(onsets), np.nan)
+            return None
         root = ET.parse(xml_path).getroot()
     midi = pretty_midi.PrettyMIDI(str(perf_path))
-    found: dict[int, list[tuple[float, float]]] = {}  # pitch -> (time played, position in beats)
+    rows: list[list[float]] = []  # pitch, played, position, value
     for part in root.iter("part"):
+        open_ties: dict[tuple[str, int], int] = {}  # (staff, pitch) -> row being lengthened
         divisions, beats, beat_type, bar_start = 1, 4, 4, 0.0  # bar_start in quarter notes
         for measure in part.iter("measure"):
             pos = last = 0
@@ -178,16 +277,25 @@ def musescore_positions(perf_path: Path, onsets: np.ndarray, pitches: np.ndarray
                         pos += duration
                         last = duration
                     step = el.find("pitch")
-                    if step is None or el.find("grace") is not None or el.find("tie[@type='stop']") is not None:
+                    if step is None or el.find("grace") is not None:
                         continue
                     midi_pitch = _midi_number(step)
-                    quarters = start / divisions
-                    tick = (bar_start + quarters) * midi.resolution
                     # Compound meters count dotted quarters, as the annotations do.
                     beat_quarters = 4 / beat_type * (3 if beat_type == 8 and beats % 3 == 0 and beats > 3 else 1)
-                    found.setdefault(midi_pitch, []).append((midi.tick_to_time(int(round(tick))), quarters / beat_quarters))
+                    value = duration / divisions / beat_quarters
+                    key = (el.findtext("staff", "1"), midi_pitch)
+                    if el.find("tie[@type='stop']") is not None and key in open_ties:
+                        row = open_ties.pop(key)
+                        rows[row][3] += value
+                    else:
+                        quarters = start / divisions
+                        tick = (bar_start + quarters) * midi.resolution
+                        rows.append([midi_pitch, midi.tick_to_time(int(round(tick))), quarters / beat_quarters, value])
+                        row = len(rows) - 1
+                    if el.find("tie[@type='start']") is not None:
+                        open_ties[key] = row
             bar_start += beats * 4 / beat_type
-    return match_positions(found, onsets, pitches)
+    return Notes.of([tuple(r) for r in rows])
 
 
 def _midi_number(pitch) -> int:
@@ -208,7 +316,16 @@ def evaluate(perf_path: Path, ann_path: Path, musescore: bool = False) -> dict:
     onsets = np.array([n.onset for n in perf.notes])
     true_pos = annotated_positions(onsets, truth)
     pitches = np.array([n.pitch for n in perf.notes])
-    ours = written_positions(score, onsets, pitches)
+    written = written_notes(score)
+    ours = match_positions(written, onsets, pitches) if written is not None else np.full(len(onsets), np.nan)
+    composer = score_notes(perf_path, truth)
+    duration_acc, note_f1 = score_measures(composer, written)
+    ms = {"ms_position_acc": float("nan"), "ms_duration_acc": float("nan"), "ms_note_f1": float("nan")}
+    if musescore and perf_path.suffix == ".mid":
+        theirs = musescore_notes(perf_path)
+        if theirs is not None:
+            ms["ms_position_acc"] = _accuracy(match_positions(theirs, onsets, pitches), true_pos)
+            ms["ms_duration_acc"], ms["ms_note_f1"] = score_measures(composer, theirs)
     est_beats = np.array(score.beat_times)
     est_down = np.array(score.downbeat_times)
     ts = str(score.time_signature)
@@ -219,13 +336,14 @@ def evaluate(perf_path: Path, ann_path: Path, musescore: bool = False) -> dict:
         "downbeat_f1": mir_eval.beat.f_measure(truth.downbeats, est_down),
         "timesig_acc": float(np.mean([s == ts for s in known])) if known else float("nan"),
         "position_acc": _accuracy(ours, true_pos),
+        "duration_acc": duration_acc,
+        "note_f1": note_f1,
         "est_timesig": ts,
         "true_timesig": max(set(known), key=known.count) if known else "",
         "est_tempo": 60.0 / float(np.median(np.diff(est_beats))) if len(est_beats) > 1 else float("nan"),
         "true_tempo": 60.0 / float(np.median(np.diff(truth.beats))) if len(truth.beats) > 1 else float("nan"),
         "seconds": seconds,
-        "ms_position_acc": _accuracy(musescore_positions(perf_path, onsets, pitches), true_pos)
-        if musescore and perf_path.suffix == ".mid" else float("nan"),
+        **ms,
     }
 
 
@@ -249,15 +367,15 @@ def main(argv: list[str] | None = None) -> int:
         print(f"error: {args.data_dir}: no annotated performances found", file=sys.stderr)
         return 2
     rows = []
-    print(f"{'performance':<60} {'beatF1':>6} {'dbF1':>6} {'TSacc':>6} {'posAcc':>6} {'msPos':>6} {'TS est/true':>12} "
-          f"{'tempo est/true':>15}")
+    print(f"{'performance':<50} {'beatF1':>6} {'dbF1':>6} {'TSacc':>6} {'pos':>5} {'dur':>5} {'noteF':>5} "
+          f"{'msPos':>5} {'msDur':>5} {'msNF':>5} {'TS est/true':>11} {'tempo est/true':>15}")
     for perf, ann in items:
         r = evaluate(perf, ann, args.musescore)
         rows.append(r)
         name = str(perf.relative_to(args.data_dir))
-        print(f"{name[-60:]:<60} {r['beat_f1']:6.3f} {r['downbeat_f1']:6.3f} {r['timesig_acc']:6.3f} "
-              f"{r['position_acc']:6.3f} {r['ms_position_acc']:6.3f} "
-              f"{r['est_timesig'] + '/' + r['true_timesig']:>12} {r['est_tempo']:7.1f}/{r['true_tempo']:<7.1f}", flush=True)
+        print(f"{name[-50:]:<50} {r['beat_f1']:6.3f} {r['downbeat_f1']:6.3f} {r['timesig_acc']:6.3f} "
+              + " ".join(f"{r[k]:5.3f}" for k in METRICS[3:])
+              + f" {r['est_timesig'] + '/' + r['true_timesig']:>11} {r['est_tempo']:7.1f}/{r['true_tempo']:<7.1f}", flush=True)
     means = {k: float(np.nanmean([r[k] for r in rows])) if any(np.isfinite(r[k]) for r in rows) else float("nan")
              for k in METRICS}
     print("MEAN " + "  ".join(f"{k} {v:.3f}" for k, v in means.items()) + f"  ({len(rows)} performances)")

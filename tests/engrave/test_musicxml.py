@@ -45,6 +45,13 @@ def _score(title: str = "Test") -> Score:
     return Score(title, TS, KeySignature(1), 96.4, 2, [Staff("treble", treble), Staff("bass", bass)])
 
 
+def _pickup_score() -> Score:
+    """A quarter-note pickup in the treble, the bass silent until bar 1."""
+    treble = [Event(0, BAR - 12), Event(BAR - 12, 12, (D5,), 80), Event(BAR, BAR, (G4, B4), 80)]
+    bass = [Event(0, BAR), Event(BAR, BAR, (G2,), 70)]
+    return Score("Pickup", TS, KeySignature(1), 96.0, 2, [Staff("treble", treble), Staff("bass", bass)], pickup=BAR - 12)
+
+
 def _parse(data: bytes) -> ET.Element:
     return ET.fromstring(data)
 
@@ -168,15 +175,25 @@ def test_hostile_title_round_trips() -> None:
     assert root.findtext("movement-title") == "<x>&</x> ok"
 
 
+def test_pickup_is_an_implicit_measure_zero_as_long_as_the_pickup() -> None:
+    measures = _measures(_parse(musicxml_bytes(_pickup_score())))
+    assert [(m.get("number"), m.get("implicit")) for m in measures] == [("0", "yes"), ("1", None)]
+    for staff in ("1", "2"):
+        notes = [n for n in measures[0].iter("note") if n.findtext("staff") == staff and n.find("chord") is None]
+        assert sum(int(n.findtext("duration")) for n in notes) == TICKS_PER_QUARTER
+    assert [_name(n) for n in measures[0].iter("note")] == ["D5", "r"]
+
+
 @pytest.mark.skipif(
     not (shutil.which("mscore3") or shutil.which("musescore3")),
     reason="MuseScore 3 (mscore3 / musescore3) is not installed",
 )
-def test_musescore3_opens_it(tmp_path: Path) -> None:
+@pytest.mark.parametrize("make", [_score, _pickup_score])
+def test_musescore3_opens_it(make, tmp_path: Path) -> None:
     binary = shutil.which("mscore3") or shutil.which("musescore3")
     assert binary is not None
     src, pdf = tmp_path / "in.musicxml", tmp_path / "out.pdf"
-    src.write_bytes(musicxml_bytes(_score()))
+    src.write_bytes(musicxml_bytes(make()))
     env = {**os.environ, "QT_QPA_PLATFORM": "offscreen"}
     run = subprocess.run([binary, "-o", str(pdf), str(src)], env=env, capture_output=True,
                          text=True, timeout=120, check=False)

@@ -5,6 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
+from kimiwonosete.engrave.lilypond import lilypond_source, render_pdf
 from kimiwonosete.notes import Note, Performance
 from kimiwonosete.score.beats import beat_grid
 from kimiwonosete.score.build import build_score
@@ -160,3 +161,22 @@ def test_held_notes_released_early_are_written_whole_but_staccato_stays() -> Non
     assert [e.duration for e in held] == [bar] * 4
     short = [e for e in bass if not e.is_rest and e.start >= 4 * bar]
     assert short and all(e.duration == TICKS_PER_QUARTER // 2 for e in short)
+
+
+def test_music_starting_after_the_downbeat_gets_a_pickup_bar() -> None:
+    upbeat = [(0, 1, 76), (0, 1, 64)]  # one quarter before the first downbeat
+    pattern = upbeat + [(beat + 1, length, pitch) for beat, length, pitch in _waltz(8)]
+    score = build_score(_perform(pattern, spb=0.5), "upbeat")
+    assert str(score.time_signature) == "3/4"
+    assert score.pickup == 2 * TICKS_PER_QUARTER
+    for staff in score.staves:
+        bars = written_bars(staff, score.time_signature, score.n_bars, score.pickup)
+        assert sum(w.ticks for w in bars[0]) == TICKS_PER_QUARTER
+        assert all(w.base == 0 or sum(x.ticks for x in bar) == score.time_signature.bar_ticks for bar in bars[1:] for w in bar)
+    source = lilypond_source(score)
+    assert "\\partial 16*4" in source
+    assert render_pdf(source).startswith(b"%PDF")
+
+
+def test_music_starting_on_the_downbeat_has_no_pickup() -> None:
+    assert build_score(_perform(_waltz(8), spb=0.5), "waltz").pickup == 0

@@ -8,7 +8,7 @@ from pathlib import Path
 
 from kimiwonosete.engrave.text import lilypond_string
 from kimiwonosete.errors import ToolError
-from kimiwonosete.score.model import STEPS, Pitch, Score, Staff
+from kimiwonosete.score.model import STEPS, TICKS_PER_QUARTER, Pitch, Score, Staff
 from kimiwonosete.score.notation import Written, written_bars
 from kimiwonosete.tools import executable
 
@@ -41,11 +41,19 @@ def _tempo(score: Score, qpm: int) -> str:
     return f"\\tempo 4 = {qpm}"
 
 
+def _partial(score: Score) -> str:
+    """``\\partial`` for a pickup bar, in 16ths (a pickup is a whole number of them)."""
+    if not score.pickup:
+        return ""
+    sixteenths = (score.time_signature.bar_ticks - score.pickup) // (TICKS_PER_QUARTER // 4)
+    return f" \\partial 16*{sixteenths}"
+
+
 def _staff_music(staff: Staff, score: Score, marks: dict[int, int]) -> str:
     ts = score.time_signature
     bar_length = f"1*{ts.numerator}/{ts.denominator}"
     lines = []
-    for number, bar in enumerate(written_bars(staff, ts, score.n_bars), start=1):
+    for number, bar in enumerate(written_bars(staff, ts, score.n_bars, score.pickup), start=1):
         tokens = [_tempo(score, marks[number - 1])] if number - 1 in marks else []
         for w in bar:
             if w.tuplet_start:
@@ -76,7 +84,7 @@ def lilypond_source(score: Score) -> str:
 }}
 global = {{
   \\key {key_name} \\{key.mode}
-  \\time {ts.numerator}/{ts.denominator}
+  \\time {ts.numerator}/{ts.denominator}{_partial(score)}
   {_tempo(score, first)}
 }}
 \\score {{

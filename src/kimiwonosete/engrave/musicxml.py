@@ -128,11 +128,13 @@ def musicxml_bytes(score: Score) -> bytes:
     root = ET.Element("score-partwise", version="4.0")
     _header(root, clean_text(score.title))
     part = _sub(root, "part", id=PART_ID)
-    staves = [written_bars(staff, ts, n_bars) for staff in score.staves]
+    staves = [written_bars(staff, ts, n_bars, score.pickup) for staff in score.staves]
     tied_in: list[frozenset[Pitch]] = [frozenset() for _ in staves]
     marks = dict(score.marks)
     for b in range(n_bars):
-        measure = _sub(part, "measure", number=str(b + 1))
+        # A pickup is measure 0, marked implicit so readers do not count it as bar 1.
+        first = 0 if score.pickup else 1
+        measure = _sub(part, "measure", number=str(b + first), **({"implicit": "yes"} if b == 0 and first == 0 else {}))
         if b == 0:
             _attributes(measure, score)
         if b in marks:

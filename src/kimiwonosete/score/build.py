@@ -18,6 +18,7 @@ from kimiwonosete.score.tempo import tempo_marks
 CLEFS = ("treble", "bass")
 LEGATO_GAP = 0.25  # a rest shorter than this share of the chord before it is absorbed by it
 DEFAULT_TEMPO = 100.0
+PICKUP_GRID = TICKS_PER_QUARTER // 4
 
 
 def empty_score(title: str) -> Score:
@@ -66,7 +67,18 @@ def build_score(performance: Performance, title: str) -> Score:
     tempo = 60.0 / float(np.median(np.diff(beats))) * quarters_per_beat
     played = times_of_beats(origin + np.arange(n_bars * m, dtype=float), beats)
     marks = tempo_marks(played, m, quarters_per_beat)
-    return Score(title, ts, key, round(tempo, 1), n_bars, staves, tuple(float(t) for t in played), tuple(marks))
+    return Score(title, ts, key, round(tempo, 1), n_bars, staves, tuple(float(t) for t in played), tuple(marks),
+                 _pickup(int(on_ticks.min()), ts))
+
+
+def _pickup(first_onset: int, ts: TimeSignature) -> int:
+    """Where the anacrusis starts when the music starts after bar 1's downbeat (0: a full bar 1).
+
+    On the 16th grid, or on the beat when the first onset is on a triplet: the pickup's length
+    must be one LilyPond and MusicXML can write as plain values.
+    """
+    step = PICKUP_GRID if first_onset % PICKUP_GRID == 0 else ts.beat_ticks
+    return first_onset // step * step
 
 
 def _voice(chords: dict[int, dict[int, tuple[int, int]]], key: KeySignature, total: int) -> list[Event]:

@@ -114,6 +114,8 @@ class Score:
     beat_times: tuple[float, ...] = ()
     #: (bar index, quarter notes per minute) where a tempo mark goes; empty: ``tempo`` at bar 1.
     tempo_marks: tuple[tuple[int, int], ...] = ()
+    #: Ticks at the start of bar 1 left unwritten: bar 1 is an anacrusis (pickup) from here.
+    pickup: int = 0
 
     @property
     def marks(self) -> tuple[tuple[int, int], ...]:

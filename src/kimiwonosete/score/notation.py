@@ -83,8 +83,11 @@ def _pieces(start: int, end: int, bar_start: int, ts: TimeSignature) -> list[int
     return out
 
 
-def written_bars(staff: Staff, ts: TimeSignature, n_bars: int) -> list[list[Written]]:
-    """The staff's events as written values, bar by bar (ties across bars and beats)."""
+def written_bars(staff: Staff, ts: TimeSignature, n_bars: int, pickup: int = 0) -> list[list[Written]]:
+    """The staff's events as written values, bar by bar (ties across bars and beats).
+
+    With ``pickup`` > 0 the first bar is an anacrusis: only its ticks from ``pickup`` on are written.
+    """
     bar = ts.bar_ticks
     beat = ts.beat_ticks
     bars: list[list[Written]] = [[] for _ in range(n_bars)]
@@ -94,16 +97,20 @@ def written_bars(staff: Staff, ts: TimeSignature, n_bars: int) -> list[list[Writ
             by_bar[b].append(e)
     for b in range(n_bars):
         bar_start, bar_end = b * bar, (b + 1) * bar
-        in_bar = by_bar[b]
+        written_from = pickup if b == 0 else bar_start
+        in_bar = [e for e in by_bar[b] if e.end > written_from]
         if len(in_bar) == 1 and in_bar[0].is_rest or not in_bar:
-            bars[b].append(Written((), bar, 0))
+            if written_from == bar_start:
+                bars[b].append(Written((), bar, 0))
+            else:  # a silent pickup: plain rests, as long as the pickup
+                bars[b] += [Written((), n, *PLAIN[n]) for n in _pieces(written_from, bar_end, bar_start, ts)]
             continue
         triplet_beats = {
             k for k in range(ts.beats_per_bar)
             if _is_triplet_beat(in_bar, bar_start + k * beat, beat, ts.compound)
         }
         for e in in_bar:
-            s, t = max(e.start, bar_start), min(e.end, bar_end)
+            s, t = max(e.start, written_from), min(e.end, bar_end)
             cuts = [s]
             # A triplet beat is written as one tuplet, so events are cut at its borders.
             for k in triplet_beats:

@@ -47,8 +47,8 @@ from pathlib import Path
 
 import numpy as np
 
-METRICS = ("beat_f1", "downbeat_f1", "timesig_acc", "position_acc", "duration_acc", "note_f1",
-           "ms_position_acc", "ms_duration_acc", "ms_note_f1")
+METRICS = ("beat_f1", "downbeat_f1", "timesig_acc", "position_acc", "duration_acc", "note_f1", "staff_acc",
+           "spelling_acc", "ms_position_acc", "ms_duration_acc", "ms_note_f1", "ms_staff_acc", "ms_spelling_acc")
 GRID_TOL = 1e-6
 MATCH_S = 0.3  # a score event is the note's if played within this of its onset
 
@@ -123,17 +123,25 @@ def annotated_positions(onsets: np.ndarray, truth: Annotations) -> np.ndarray:
 
 @dataclass
 class Notes:
-    """Written notes: MIDI pitch, when played (s), position in the bar and value (in beats)."""
+    """Written notes: MIDI pitch, when played (s), position in the bar and value (in beats), staff
+    (0 upper, 1 lower) and spelling (``"F#"``, ``"Bb"``; ``""`` where unknown)."""
 
     pitch: np.ndarray
     played: np.ndarray
     position: np.ndarray
     value: np.ndarray
+    staff: np.ndarray
+    spelling: np.ndarray
 
     @classmethod
-    def of(cls, rows: list[tuple[int, float, float, float]]) -> Notes:
-        a = np.array(rows, dtype=float).reshape(-1, 4)
-        return cls(a[:, 0].astype(int), a[:, 1], a[:, 2], a[:, 3])
+    def of(cls, rows: list[tuple[int, float, float, float, int, str]]) -> Notes:
+        cols = list(zip(*rows)) if rows else [()] * 6
+        return cls(np.array(cols[0], dtype=int), np.array(cols[1], dtype=float), np.array(cols[2], dtype=float),
+                   np.array(cols[3], dtype=float), np.array(cols[4], dtype=int), np.array(cols[5], dtype=object))
+
+
+def spelled_name(step: str, alter: int) -> str:
+    return step + ("#" * alter if alter > 0 else "b" * -alter)
 
 
 def match_positions(written: Notes, onsets: np.ndarray, pitches: np.ndarray) -> np.ndarray:
@@ -169,18 +177,29 @@ def pair_notes(truth: Notes, written: Notes) -> list[tuple[int, int]]:
     return pairs
 
 
-def score_measures(truth: Notes | None, written: Notes | None) -> tuple[float, float]:
-    """(duration_acc, note_f1) of ``written`` against the score's notes (NaN without a score)."""
+SCORE_MEASURES = ("duration_acc", "note_f1", "staff_acc", "spelling_acc")
+
+
+def score_measures(truth: Notes | None, written: Notes | None) -> dict[str, float]:
+    """``SCORE_MEASURES`` of ``written`` against the score's notes (NaN without a score)."""
+    out = dict.fromkeys(SCORE_MEASURES, float("nan"))
     if truth is None or written is None or not len(truth.pitch):
-        return float("nan"), float("nan")
+        return out
     pairs = pair_notes(truth, written)
     if not pairs:
-        return float("nan"), 0.0
+        return {**out, "note_f1": 0.0}
     t, w = np.array(pairs).T
     same_value = np.abs(snap(written.value[w]) - snap(truth.value[t])) < 1e-3
     same_position = np.abs(snap(written.position[w]) - snap(truth.position[t])) < 1e-3
     right = int(np.sum(same_value & same_position))
-    return float(np.mean(same_value)), 2 * right / (len(truth.pitch) + len(written.pitch))
+    spelled = truth.spelling[t] != ""
+    right_names = written.spelling[w][spelled] == truth.spelling[t][spelled]
+    return {
+        "duration_acc": float(np.mean(same_value)),
+        "note_f1": 2 * right / (len(truth.pitch) + len(written.pitch)),
+        "staff_acc": float(np.mean(written.staff[w] == truth.staff[t])),
+        "spelling_acc": float(np.mean(right_names)) if spelled.any() else float("nan"),
+    }
 
 
 def written_notes(score) -> Notes | None:
@@ -191,11 +210,12 @@ def written_notes(score) -> Notes | None:
         return None
     index = np.arange(len(beat_times), dtype=float)
     rows = []
-    for staff in score.staves:
+    for number, staff in enumerate(score.staves):
         for e in staff.events:
             played = float(np.interp(e.start / ts.beat_ticks, index, beat_times))
             for p in e.pitches:
-                rows.append((p.midi, played, (e.start % ts.bar_ticks) / ts.beat_ticks, e.duration / ts.beat_ticks))
+                rows.append((p.midi, played, (e.start % ts.bar_ticks) / ts.beat_ticks, e.duration / ts.beat_ticks, number,
+                             spelled_name(p.step, p.alter)))
     return Notes.of(rows)
 
 
@@ -224,17 +244,47 @@ def score_notes(perf_path: Path, perf_truth: Annotations) -> Notes | None:
     down = index[np.isin(score_truth.beats, score_truth.downbeats)]
     if len(index) < 2 or not len(down):
         return None
-    notes = [n for inst in pretty_midi.PrettyMIDI(str(midi_path)).instruments if not inst.is_drum for n in inst.notes]
-    pitch = np.array([n.pitch for n in notes])
-    on = np.interp([n.start for n in notes], score_truth.beats, index, left=np.nan, right=np.nan)
-    off = np.interp([n.end for n in notes], score_truth.beats, index, left=np.nan, right=np.nan)
+    midi = pretty_midi.PrettyMIDI(str(midi_path))
+    # One track per staff (ASAP) or hand (A-MAPS), the upper one first.
+    tracks = [inst.notes for inst in midi.instruments if not inst.is_drum and inst.notes]
+    notes = [(n, s) for s, track in enumerate(tracks) for n in track]
+    pitch = np.array([n.pitch for n, _ in notes])
+    staff = np.array([min(s, 1) for _, s in notes])
+    names = _xml_spellings(perf_path.with_name("xml_score.musicxml"), midi, [n for n, _ in notes])
+    on = np.interp([n.start for n, _ in notes], score_truth.beats, index, left=np.nan, right=np.nan)
+    off = np.interp([n.end for n, _ in notes], score_truth.beats, index, left=np.nan, right=np.nan)
     keep = ~np.isnan(on) & ~np.isnan(off)
-    on, off, pitch = on[keep], off[keep], pitch[keep]
+    on, off, pitch, staff, names = on[keep], off[keep], pitch[keep], staff[keep], names[keep]
     j = np.searchsorted(down, snap(on) + GRID_TOL, side="right") - 1
     keep = j >= 0
     played = np.interp(on[keep], index, perf_truth.beats)
     position = snap(on[keep]) - down[j[keep]]
-    return Notes(pitch[keep], played, position, off[keep] - on[keep])
+    return Notes(pitch[keep], played, position, off[keep] - on[keep], staff[keep], names[keep])
+
+
+def _xml_spellings(xml_path: Path, midi, notes) -> np.ndarray:
+    """The engraved spelling of each score-MIDI note: the MusicXML note (repeats unfolded) of the
+    same pitch at the same time in quarter notes; ``""`` where none (or no MusicXML)."""
+    out = np.full(len(notes), "", dtype=object)
+    if not xml_path.exists():
+        return out
+    import contextlib
+    import io
+
+    import partitura
+
+    try:
+        with contextlib.redirect_stdout(io.StringIO()), contextlib.redirect_stderr(io.StringIO()):  # what it repairs
+            part = partitura.score.unfold_part_maximal(partitura.load_musicxml(str(xml_path)).parts[0])
+    except Exception:  # an engraved score partitura cannot read is reported as unknown spelling
+        return out
+    na = part.note_array(include_pitch_spelling=True)
+    written = {(int(p), round(float(q) * 48)): spelled_name(str(st), int(a)) for p, q, st, a in
+               zip(na["pitch"], na["onset_quarter"], na["step"], na["alter"])}
+    for i, n in enumerate(notes):
+        quarter = midi.time_to_tick(n.start) / midi.resolution
+        out[i] = written.get((n.pitch, round(quarter * 48)), "")
+    return out
 
 
 def musescore_notes(perf_path: Path) -> Notes | None:
@@ -280,6 +330,7 @@ def musescore_notes(perf_path: Path) -> Notes | None:
                     if step is None or el.find("grace") is not None:
                         continue
                     midi_pitch = _midi_number(step)
+                    name = spelled_name(step.findtext("step"), int(float(step.findtext("alter", 0))))
                     # Compound meters count dotted quarters, as the annotations do.
                     beat_quarters = 4 / beat_type * (3 if beat_type == 8 and beats % 3 == 0 and beats > 3 else 1)
                     value = duration / divisions / beat_quarters
@@ -290,7 +341,8 @@ def musescore_notes(perf_path: Path) -> Notes | None:
                     else:
                         quarters = start / divisions
                         tick = (bar_start + quarters) * midi.resolution
-                        rows.append([midi_pitch, midi.tick_to_time(int(round(tick))), quarters / beat_quarters, value])
+                        rows.append([midi_pitch, midi.tick_to_time(int(round(tick))), quarters / beat_quarters, value,
+                                     min(int(el.findtext("staff", "1")) - 1, 1), name])
                         row = len(rows) - 1
                     if el.find("tie[@type='start']") is not None:
                         open_ties[key] = row
@@ -319,13 +371,12 @@ def evaluate(perf_path: Path, ann_path: Path, musescore: bool = False) -> dict:
     written = written_notes(score)
     ours = match_positions(written, onsets, pitches) if written is not None else np.full(len(onsets), np.nan)
     composer = score_notes(perf_path, truth)
-    duration_acc, note_f1 = score_measures(composer, written)
-    ms = {"ms_position_acc": float("nan"), "ms_duration_acc": float("nan"), "ms_note_f1": float("nan")}
+    ms = {"ms_" + k: float("nan") for k in ("position_acc", *SCORE_MEASURES)}
     if musescore and perf_path.suffix == ".mid":
         theirs = musescore_notes(perf_path)
         if theirs is not None:
             ms["ms_position_acc"] = _accuracy(match_positions(theirs, onsets, pitches), true_pos)
-            ms["ms_duration_acc"], ms["ms_note_f1"] = score_measures(composer, theirs)
+            ms.update({"ms_" + k: v for k, v in score_measures(composer, theirs).items()})
     est_beats = np.array(score.beat_times)
     est_down = np.array(score.downbeat_times)
     ts = str(score.time_signature)
@@ -336,8 +387,7 @@ def evaluate(perf_path: Path, ann_path: Path, musescore: bool = False) -> dict:
         "downbeat_f1": mir_eval.beat.f_measure(truth.downbeats, est_down),
         "timesig_acc": float(np.mean([s == ts for s in known])) if known else float("nan"),
         "position_acc": _accuracy(ours, true_pos),
-        "duration_acc": duration_acc,
-        "note_f1": note_f1,
+        **score_measures(composer, written),
         "est_timesig": ts,
         "true_timesig": max(set(known), key=known.count) if known else "",
         "est_tempo": 60.0 / float(np.median(np.diff(est_beats))) if len(est_beats) > 1 else float("nan"),
@@ -367,8 +417,9 @@ def main(argv: list[str] | None = None) -> int:
         print(f"error: {args.data_dir}: no annotated performances found", file=sys.stderr)
         return 2
     rows = []
-    print(f"{'performance':<50} {'beatF1':>6} {'dbF1':>6} {'TSacc':>6} {'pos':>5} {'dur':>5} {'noteF':>5} "
-          f"{'msPos':>5} {'msDur':>5} {'msNF':>5} {'TS est/true':>11} {'tempo est/true':>15}")
+    heads = ("pos", "dur", "noteF", "staff", "spell", "msPos", "msDur", "msNF", "msSt", "msSp")
+    print(f"{'performance':<50} {'beatF1':>6} {'dbF1':>6} {'TSacc':>6} " + " ".join(f"{h:>5}" for h in heads)
+          + f" {'TS est/true':>11} {'tempo est/true':>15}")
     for perf, ann in items:
         r = evaluate(perf, ann, args.musescore)
         rows.append(r)

@@ -46,10 +46,11 @@ def _score(title: str = "Test") -> Score:
 
 
 def _pickup_score() -> Score:
-    """A quarter-note pickup in the treble, the bass silent until bar 1."""
+    """A quarter-note pickup in the treble, the bass silent until bar 1; a dynamic and the pedal."""
     treble = [Event(0, BAR - 12), Event(BAR - 12, 12, (D5,), 80), Event(BAR, BAR, (G4, B4), 80)]
     bass = [Event(0, BAR), Event(BAR, BAR, (G2,), 70)]
-    return Score("Pickup", TS, KeySignature(1), 96.0, 2, [Staff("treble", treble), Staff("bass", bass)], pickup=BAR - 12)
+    return Score("Pickup", TS, KeySignature(1), 96.0, 2, [Staff("treble", treble), Staff("bass", bass)], pickup=BAR - 12,
+                 pedal=((BAR, BAR + 24),), dynamics=((BAR - 12, "mp"),))
 
 
 def _parse(data: bytes) -> ET.Element:
@@ -200,3 +201,13 @@ def test_musescore3_opens_it(make, tmp_path: Path) -> None:
     assert pdf.is_file() and pdf.stat().st_size > 0, (run.returncode, run.stdout, run.stderr)
     # MuseScore's importer logs what it had to repair as "Error at line L col C: ...".
     assert "Error at line" not in run.stdout + run.stderr, run.stdout + run.stderr
+
+
+@pytest.mark.parametrize("make", [_score, _pickup_score])
+def test_valid_against_the_musicxml_schema(make) -> None:
+    import xmlschema
+    from partitura import assets
+
+    schema = xmlschema.XMLSchema(str(Path(assets.__path__[0]) / "musicxml.xsd"))  # MusicXML 3.1, offline
+    errors = list(schema.iter_errors(musicxml_bytes(make()).decode()))
+    assert not errors, str(errors[0])

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import re
+
 import numpy as np
 import pytest
 
@@ -180,3 +182,43 @@ def test_music_starting_after_the_downbeat_gets_a_pickup_bar() -> None:
 
 def test_music_starting_on_the_downbeat_has_no_pickup() -> None:
     assert build_score(_perform(_waltz(8), spb=0.5), "waltz").pickup == 0
+
+
+def test_pedal_and_dynamics_reach_the_score_and_every_output(tmp_path) -> None:
+    import xml.etree.ElementTree as ET
+
+    import mido
+
+    from kimiwonosete.engrave.midi import score_midi
+    from kimiwonosete.engrave.musicxml import musicxml_bytes
+    from kimiwonosete.notes import Pedal
+
+    spb = 0.5
+    base = _perform(_waltz(12), spb=spb)
+    # Soft for six bars, then loud; the pedal held through bars 2 and 3, changed at bar 3.
+    notes = [Note(n.onset, n.offset, n.pitch, 45 if n.onset < 0.5 + 18 * spb else 100) for n in base.notes]
+    pedals = [Pedal(0.5 + 3 * spb + 0.05, 0.5 + 6 * spb - 0.02), Pedal(0.5 + 6 * spb + 0.05, 0.5 + 9 * spb - 0.02)]
+    score = build_score(Performance(notes, pedals, base.duration), "pedal")
+    bar = score.time_signature.bar_ticks
+    assert [m for _, m in score.dynamics] == ["p", "f"]
+    assert score.dynamics[1][0] == 6 * bar
+    assert score.pedal == ((bar, 2 * bar), (2 * bar, 3 * bar))
+    source = lilypond_source(score)
+    assert source.count("\\sustainOn") == 2 and source.count("\\sustainOff") == 2
+    assert "\\sustainOff\\sustainOn" in source  # the change at bar 3
+    assert re.findall(r"\\(pp|p|mp|mf|f|ff)(?![a-z])", source) == ["p", "f"]
+    assert render_pdf(source).startswith(b"%PDF")
+    root = ET.fromstring(musicxml_bytes(score))
+    assert [p.get("type") for p in root.iter("pedal")] == ["start", "stop", "start", "stop"]
+    assert [d[0].tag for d in root.iter("dynamics")] == ["p", "f"]
+    path = tmp_path / "score.mid"
+    path.write_bytes(score_midi(score))
+    ticks_per_tick = mido.MidiFile(path).ticks_per_beat // TICKS_PER_QUARTER
+    for track in mido.MidiFile(path).tracks:
+        now, cc = 0, []
+        for msg in track:
+            now += msg.time
+            if msg.type == "control_change":
+                cc.append((now // ticks_per_tick, msg.value))
+        if cc:
+            assert cc == [(bar, 127), (2 * bar, 0), (2 * bar, 127), (3 * bar, 0)]

@@ -8,8 +8,8 @@ from pathlib import Path
 
 from kimiwonosete.engrave.text import lilypond_string
 from kimiwonosete.errors import ToolError
-from kimiwonosete.score.model import STEPS, TICKS_PER_QUARTER, Pitch, Score, Staff
-from kimiwonosete.score.notation import Written, written_bars
+from kimiwonosete.score.model import STEPS, TICKS_PER_QUARTER, Pitch, Score
+from kimiwonosete.score.notation import PEDAL_DOWN, PEDAL_UP, Written, staff_marks, written_bars
 from kimiwonosete.tools import executable
 
 LILYPOND_VERSION = "2.24.0"
@@ -17,6 +17,7 @@ RENDER_TIMEOUT_S = 300
 CREDIT = "Transcribed automatically by KimiWoNosete"
 NOTE_NAMES = "cdefgab"
 ALTER_SUFFIX = {-2: "eses", -1: "es", 0: "", 1: "is", 2: "isis"}
+LILYPOND_MARKS = {PEDAL_DOWN: "\\sustainOn", PEDAL_UP: "\\sustainOff"}  # dynamics: \\p, \\mf, ...
 
 
 def _pitch(p: Pitch) -> str:
@@ -24,14 +25,15 @@ def _pitch(p: Pitch) -> str:
     return NOTE_NAMES[STEPS.index(p.step)] + ALTER_SUFFIX[p.alter] + ("'" * marks if marks > 0 else "," * -marks)
 
 
-def _written(w: Written, bar_length: str) -> str:
+def _written(w: Written, bar_length: str, marks: list[str]) -> str:
+    after = "".join(LILYPOND_MARKS.get(m, f"\\{m}") for m in marks)
     if w.base == 0:
-        return f"R{bar_length}"
+        return f"R{bar_length}{after}"
     length = f"{w.base}{'.' * w.dots}"
     if w.is_rest:
-        return f"r{length}"
+        return f"r{length}{after}"
     body = _pitch(w.pitches[0]) if len(w.pitches) == 1 else "<" + " ".join(_pitch(p) for p in w.pitches) + ">"
-    return body + length + ("~" if w.tie else "")
+    return body + length + after + ("~" if w.tie else "")
 
 
 def _tempo(score: Score, qpm: int) -> str:
@@ -49,16 +51,18 @@ def _partial(score: Score) -> str:
     return f" \\partial 16*{sixteenths}"
 
 
-def _staff_music(staff: Staff, score: Score, marks: dict[int, int]) -> str:
+def _staff_music(index: int, score: Score, tempo_marks: dict[int, int]) -> str:
     ts = score.time_signature
     bar_length = f"1*{ts.numerator}/{ts.denominator}"
+    bars = written_bars(score.staves[index], ts, score.n_bars, score.pickup)
+    marks = staff_marks(bars, index, score)
     lines = []
-    for number, bar in enumerate(written_bars(staff, ts, score.n_bars, score.pickup), start=1):
-        tokens = [_tempo(score, marks[number - 1])] if number - 1 in marks else []
-        for w in bar:
+    for number, bar in enumerate(bars, start=1):
+        tokens = [_tempo(score, tempo_marks[number - 1])] if number - 1 in tempo_marks else []
+        for i, w in enumerate(bar):
             if w.tuplet_start:
                 tokens.append("\\tuplet 3/2 {")
-            tokens.append(_written(w, bar_length))
+            tokens.append(_written(w, bar_length, marks.get((number - 1, i), [])))
             if w.tuplet_stop:
                 tokens.append("}")
         lines.append(f"    {' '.join(tokens)} | % {number}")
@@ -74,8 +78,8 @@ def lilypond_source(score: Score) -> str:
     marks_by_staff = (dict(later), {})  # later marks are printed once, above the upper staff
     staves = "\n".join(
         f'    \\new Staff = "{name}" {{\n    \\clef {staff.clef} \\global\n'
-        f'{_staff_music(staff, score, marks)}\n    \\bar "|."\n    }}'
-        for name, staff, marks in zip(("upper", "lower"), score.staves, marks_by_staff)
+        f'{_staff_music(index, score, marks)}\n    \\bar "|."\n    }}'
+        for index, (name, staff, marks) in enumerate(zip(("upper", "lower"), score.staves, marks_by_staff))
     )
     return f"""\\version "{LILYPOND_VERSION}"
 \\header {{

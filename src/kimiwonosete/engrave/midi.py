@@ -55,12 +55,17 @@ def score_midi(score: Score) -> bytes:
     tracks = [conductor]
     for staff, name in zip(score.staves, ("Right hand", "Left hand")):
         events = []
+        if name == "Left hand":
+            for down, up in score.pedal:
+                events.append((down * scale, mido.Message("control_change", control=SUSTAIN_CC, value=127)))
+                events.append((up * scale, mido.Message("control_change", control=SUSTAIN_CC, value=0)))
         for e in staff.events:
             for p in e.pitches:
                 events.append((e.start * scale, mido.Message("note_on", note=p.midi, velocity=e.velocity)))
                 events.append((e.end * scale, mido.Message("note_off", note=p.midi, velocity=0)))
-        # At equal ticks a note ends before the next one starts (repeated notes stay separate).
-        events.sort(key=lambda te: (te[0], te[1].type == "note_on"))
+        # At equal ticks a note ends before the next one starts (repeated notes stay separate),
+        # and a pedal is released before it is pressed again.
+        events.sort(key=lambda te: (te[0], te[1].type == "note_on", getattr(te[1], "value", 0) > 0))
         track = mido.MidiTrack([mido.MetaMessage("track_name", name=name, time=0),
                                 mido.Message("program_change", program=PIANO_PROGRAM, time=0)])
         tracks.append(track + _delta_times(events))

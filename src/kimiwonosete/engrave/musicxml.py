@@ -13,7 +13,7 @@ import xml.etree.ElementTree as ET
 
 from kimiwonosete.engrave.text import clean_text
 from kimiwonosete.score.model import TICKS_PER_QUARTER, Pitch, Score
-from kimiwonosete.score.notation import Written, written_bars
+from kimiwonosete.score.notation import PEDAL_DOWN, PEDAL_UP, Written, staff_marks, written_bars
 
 SOFTWARE = "KimiWoNosete"
 PART_ID = "P1"
@@ -24,6 +24,7 @@ VOICES_PER_STAFF = 4  # staff 1 -> voice 1, staff 2 -> voice 5 (MuseScore's conv
 CLEFS = {"treble": ("G", 2), "bass": ("F", 4)}
 TYPES = {1: "whole", 2: "half", 4: "quarter", 8: "eighth", 16: "16th"}
 TRIPLET_ACTUAL, TRIPLET_NORMAL = 3, 2
+PEDAL_TYPES = {PEDAL_DOWN: "start", PEDAL_UP: "stop"}
 # Not encoded here: readers should compute them themselves.
 UNSUPPORTED = ("accidental", "beam", "stem")
 HEADER = (
@@ -84,6 +85,17 @@ def _tempo(measure: ET.Element, tempo: float) -> None:
     _sub(direction, "sound", tempo=bpm)
 
 
+def _direction(measure: ET.Element, mark: str, staff: int) -> None:
+    """A pedal or dynamic mark under ``staff``, at the note written next."""
+    direction = _sub(measure, "direction", placement="below")
+    kind = _sub(direction, "direction-type")
+    if mark in PEDAL_TYPES:
+        _sub(kind, "pedal", type=PEDAL_TYPES[mark], line="no", sign="yes")
+    else:
+        _sub(_sub(kind, "dynamics"), mark)
+    _sub(direction, "staff", staff)
+
+
 def _notes(measure: ET.Element, w: Written, staff: int, bar_ticks: int, tied_in: frozenset[Pitch]) -> None:
     """Write one written value (note, chord or rest); ``tied_in``: pitches tied from the previous one."""
     for i, pitch in enumerate(w.pitches or (None,)):
@@ -131,6 +143,7 @@ def musicxml_bytes(score: Score) -> bytes:
     staves = [written_bars(staff, ts, n_bars, score.pickup) for staff in score.staves]
     tied_in: list[frozenset[Pitch]] = [frozenset() for _ in staves]
     marks = dict(score.marks)
+    directions = [staff_marks(bars, s, score) for s, bars in enumerate(staves)]
     for b in range(n_bars):
         # A pickup is measure 0, marked implicit so readers do not count it as bar 1.
         first = 0 if score.pickup else 1
@@ -145,7 +158,9 @@ def musicxml_bytes(score: Score) -> bytes:
                 # length when its events cover the bar, as they should).
                 written = sum(ts.bar_ticks if w.base == 0 else w.ticks for w in staves[s - 1][b])
                 _sub(_sub(measure, "backup"), "duration", written)
-            for w in bars[b]:
+            for i, w in enumerate(bars[b]):
+                for mark in directions[s].get((b, i), []):
+                    _direction(measure, mark, s + 1)
                 _notes(measure, w, s + 1, ts.bar_ticks, tied_in[s])
                 tied_in[s] = frozenset(w.pitches) if w.tie else frozenset()
         if b == n_bars - 1:

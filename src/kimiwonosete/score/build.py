@@ -8,6 +8,7 @@ import numpy as np
 
 from kimiwonosete.notes import Performance
 from kimiwonosete.score.beats import beat_grid
+from kimiwonosete.score.directions import dynamic_marks, pedal_marks
 from kimiwonosete.score.hands import BASS, TREBLE, assign_staves
 from kimiwonosete.score.key import estimate_key, spell
 from kimiwonosete.score.meter import choose_meter
@@ -67,8 +68,17 @@ def build_score(performance: Performance, title: str) -> Score:
     tempo = 60.0 / float(np.median(np.diff(beats))) * quarters_per_beat
     played = times_of_beats(origin + np.arange(n_bars * m, dtype=float), beats)
     marks = tempo_marks(played, m, quarters_per_beat)
+    pickup = _pickup(int(on_ticks.min()), ts)
+    pedal = ()
+    if performance.pedals:
+        down = beat_positions(np.array([p.onset for p in performance.pedals]), beats) - origin
+        up = beat_positions(np.array([p.offset for p in performance.pedals]), beats) - origin
+        pedal = pedal_marks(quantize(down, grids, ts.beat_ticks, default_grid),
+                            np.minimum(quantize(up, grids, ts.beat_ticks, default_grid), n_bars * ts.bar_ticks), pickup)
+    velocities = np.array([n.velocity for n in notes], dtype=float)
+    dynamics = dynamic_marks(on_ticks // ts.bar_ticks, velocities, on_ticks)
     return Score(title, ts, key, round(tempo, 1), n_bars, staves, tuple(float(t) for t in played), tuple(marks),
-                 _pickup(int(on_ticks.min()), ts))
+                 pickup, pedal, dynamics)
 
 
 def _pickup(first_onset: int, ts: TimeSignature) -> int:

@@ -1,55 +1,86 @@
-"""Which staff each note goes on: a split that follows where each hand has been playing."""
+"""Which staff each note goes on: a split point between the hands that follows the music.
+
+At every onset (notes starting together form one chord) the hands are separated by a split
+pitch: notes at or above it go to the upper staff, the rest to the lower one. The split is
+chosen for the whole piece at once (Viterbi over split pitches) so that neither hand stretches
+past a hand's span, each hand stays in its register, and the split moves little from chord to
+chord: a melody that dips into the middle stays in the right hand, and a bass line that climbs
+stays in the left, instead of each note going by a fixed middle C.
+"""
 
 from __future__ import annotations
+
+import numpy as np
 
 from kimiwonosete.notes import Note
 
 TREBLE, BASS = 0, 1
-ALWAYS_TREBLE = 64  # E4 and above
-ALWAYS_BASS = 55  # G3 and below
-MEMORY = 0.7  # how much of a hand's running centre is kept at each of its notes
-MAX_HAND_SPAN = 14  # semitones one hand's chord may span
+CHORD_WINDOW_S = 0.05  # notes starting within this of a chord's first note belong to it
+SPLITS = np.arange(21, 110)  # the lowest pitch the right hand plays (109: all in the left hand)
+HAND_SPAN = 14  # semitones one hand covers comfortably (a ninth, and a tone to spare)
+SPAN_COST = 2.0  # per semitone a hand's chord stretches past ``HAND_SPAN``
+RIGHT_FLOOR, LEFT_CEILING = 60, 64  # a right-hand note below C4 / left-hand note above E4 is unusual
+REGISTER_COST = 0.15  # per semitone past those
+MOVE_COST = 0.06  # per semitone the split moves between consecutive chords
 
 
-def assign_staves(notes: list[Note], chord_window_s: float = 0.05) -> list[int]:
+def _chords(notes: list[Note], window_s: float) -> list[np.ndarray]:
+    """Indices of notes starting together (notes given sorted by onset)."""
+    out, i = [], 0
+    while i < len(notes):
+        j = i
+        while j < len(notes) and notes[j].onset - notes[i].onset <= window_s:
+            j += 1
+        out.append(np.arange(i, j))
+        i = j
+    return out
+
+
+def split_costs(pitches: np.ndarray) -> np.ndarray:
+    """Cost of each split in ``SPLITS`` for one chord's pitches.
+
+    >>> costs = split_costs(np.array([43, 55, 72, 76]))
+    >>> int(SPLITS[np.argmin(costs)]) in range(56, 73)
+    True
+    """
+    p = np.sort(pitches)[None, :]
+    right = p >= SPLITS[:, None]
+    left = ~right
+    big = 1000
+    rh_low = np.where(right, p, big).min(axis=1)
+    rh_high = np.where(right, p, -big).max(axis=1)
+    lh_low = np.where(left, p, big).min(axis=1)
+    lh_high = np.where(left, p, -big).max(axis=1)
+    rh_span = np.where(right.any(axis=1), rh_high - rh_low, 0)
+    lh_span = np.where(left.any(axis=1), lh_high - lh_low, 0)
+    cost = SPAN_COST * (np.maximum(rh_span - HAND_SPAN, 0) + np.maximum(lh_span - HAND_SPAN, 0))
+    cost += REGISTER_COST * (np.where(right, np.maximum(RIGHT_FLOOR - p, 0), 0).sum(axis=1)
+                             + np.where(left, np.maximum(p - LEFT_CEILING, 0), 0).sum(axis=1))
+    return cost
+
+
+def assign_staves(notes: list[Note], chord_window_s: float = CHORD_WINDOW_S) -> list[int]:
     """Staff (``TREBLE`` or ``BASS``) for each note, notes given sorted by onset.
-
-    Notes far from middle C go by pitch; notes near it go to the hand whose recent centre is
-    closer. Within a chord, a hand's part never spans more than ``MAX_HAND_SPAN``.
 
     >>> from kimiwonosete.notes import Note
     >>> assign_staves([Note(0, 1, 48, 80), Note(0, 1, 72, 80), Note(1, 2, 57, 80)])
     [1, 0, 1]
     """
-    centre = [67.0, 48.0]
+    if not notes:
+        return []
+    chords = _chords(notes, chord_window_s)
+    pitches = np.array([n.pitch for n in notes])
+    move = MOVE_COST * np.abs(SPLITS[:, None] - SPLITS[None, :])  # [from, to]
+    total = split_costs(pitches[chords[0]])
+    back = np.empty((len(chords), len(SPLITS)), dtype=np.int32)
+    for k in range(1, len(chords)):
+        step = total[:, None] + move
+        back[k] = np.argmin(step, axis=0)
+        total = step[back[k], np.arange(len(SPLITS))] + split_costs(pitches[chords[k]])
+    state = int(np.argmin(total))
     staff = [TREBLE] * len(notes)
-    i = 0
-    while i < len(notes):
-        j = i
-        while j < len(notes) and notes[j].onset - notes[i].onset <= chord_window_s:
-            j += 1
-        chord = sorted(range(i, j), key=lambda k: notes[k].pitch)
-        for k in chord:
-            p = notes[k].pitch
-            if p >= ALWAYS_TREBLE:
-                staff[k] = TREBLE
-            elif p <= ALWAYS_BASS:
-                staff[k] = BASS
-            else:
-                staff[k] = TREBLE if abs(p - centre[TREBLE]) <= abs(p - centre[BASS]) else BASS
-        _limit_span(notes, chord, staff)
-        for k in chord:
-            s = staff[k]
-            centre[s] = MEMORY * centre[s] + (1 - MEMORY) * notes[k].pitch
-        i = j
+    for k in range(len(chords) - 1, -1, -1):
+        for i in chords[k]:
+            staff[i] = TREBLE if pitches[i] >= SPLITS[state] else BASS
+        state = int(back[k, state])
     return staff
-
-
-def _limit_span(notes: list[Note], chord: list[int], staff: list[int]) -> None:
-    """Move notes between hands so that neither hand stretches past ``MAX_HAND_SPAN``."""
-    rh = [k for k in chord if staff[k] == TREBLE]
-    while len(rh) > 1 and notes[rh[-1]].pitch - notes[rh[0]].pitch > MAX_HAND_SPAN and notes[rh[0]].pitch < ALWAYS_TREBLE:
-        staff[rh.pop(0)] = BASS
-    lh = [k for k in chord if staff[k] == BASS]
-    while len(lh) > 1 and notes[lh[-1]].pitch - notes[lh[0]].pitch > MAX_HAND_SPAN and notes[lh[-1]].pitch > ALWAYS_BASS:
-        staff[lh.pop()] = TREBLE

@@ -116,6 +116,10 @@ class Score:
     tempo_marks: tuple[tuple[int, int], ...] = ()
     #: Ticks at the start of bar 1 left unwritten: bar 1 is an anacrusis (pickup) from here.
     pickup: int = 0
+    #: Sustain pedal (down, up) in ticks, marked under the lower staff.
+    pedal: tuple[tuple[int, int], ...] = ()
+    #: Dynamics (tick, mark such as ``"mf"``), marked under the upper staff.
+    dynamics: tuple[tuple[int, str], ...] = ()
 
     @property
     def marks(self) -> tuple[tuple[int, int], ...]:

@@ -5,9 +5,10 @@ Both engravers (LilyPond and MusicXML) write exactly these values, so the two ag
 
 from __future__ import annotations
 
+from bisect import bisect_right
 from dataclasses import dataclass
 
-from kimiwonosete.score.model import TICKS_PER_QUARTER, Event, Pitch, Staff, TimeSignature
+from kimiwonosete.score.model import TICKS_PER_QUARTER, Event, Pitch, Score, Staff, TimeSignature
 
 WHOLE = 4 * TICKS_PER_QUARTER
 TRIPLET_TICKS = TICKS_PER_QUARTER // 3
@@ -20,6 +21,7 @@ class Written:
     ``base``: 1 whole, 2 half, 4 quarter, 8 eighth, 16 sixteenth (0: a whole-bar rest).
     ``triplet``: inside a 3:2 tuplet, so it sounds ``2/3`` of its written value.
     ``tie``: tied to the next written value (same pitches).
+    ``start``: where it starts, in ticks from the start of the score.
     """
 
     pitches: tuple[Pitch, ...]
@@ -30,6 +32,7 @@ class Written:
     tuplet_start: bool = False
     tuplet_stop: bool = False
     tie: bool = False
+    start: int = 0
 
     @property
     def is_rest(self) -> bool:
@@ -101,9 +104,12 @@ def written_bars(staff: Staff, ts: TimeSignature, n_bars: int, pickup: int = 0) 
         in_bar = [e for e in by_bar[b] if e.end > written_from]
         if len(in_bar) == 1 and in_bar[0].is_rest or not in_bar:
             if written_from == bar_start:
-                bars[b].append(Written((), bar, 0))
+                bars[b].append(Written((), bar, 0, start=bar_start))
             else:  # a silent pickup: plain rests, as long as the pickup
-                bars[b] += [Written((), n, *PLAIN[n]) for n in _pieces(written_from, bar_end, bar_start, ts)]
+                pos = written_from
+                for n in _pieces(written_from, bar_end, bar_start, ts):
+                    bars[b].append(Written((), n, *PLAIN[n], start=pos))
+                    pos += n
             continue
         triplet_beats = {
             k for k in range(ts.beats_per_bar)
@@ -135,14 +141,65 @@ def written_bars(staff: Staff, ts: TimeSignature, n_bars: int, pickup: int = 0) 
                     k = (p - bar_start) // beat
                     beat_start = bar_start + k * beat
                     if length == beat:  # a whole beat needs no tuplet
-                        bars[b].append(Written(e.pitches, length, 4, tie=tie))
+                        bars[b].append(Written(e.pitches, length, 4, tie=tie, start=p))
                         continue
                     bars[b].append(Written(
                         e.pitches, length, TRIPLET[length], triplet=True,
                         tuplet_start=p == beat_start, tuplet_stop=p + length == beat_start + beat,
-                        tie=tie,
+                        tie=tie, start=p,
                     ))
                 else:
                     base, dots = PLAIN[length]
-                    bars[b].append(Written(e.pitches, length, base, dots, tie=tie))
+                    bars[b].append(Written(e.pitches, length, base, dots, tie=tie, start=p))
     return bars
+
+
+def attach(bars: list[list[Written]], ticks: list[int]) -> dict[tuple[int, int], list[int]]:
+    """Which written value each mark at ``ticks`` goes on: the one starting nearest to it
+    (the earlier one on a tie). Keys are (bar, index in bar); values, indices into ``ticks``.
+
+    Marks (pedal, dynamics) hang on notes in both LilyPond and MusicXML, so both put them on
+    the same written value.
+    """
+    starts = [(w.start, b, i) for b, bar in enumerate(bars) for i, w in enumerate(bar)]
+    out: dict[tuple[int, int], list[int]] = {}
+    if not starts:
+        return out
+    positions = [s for s, _, _ in starts]
+    for k, tick in enumerate(ticks):
+        j = bisect_right(positions, tick) - 1
+        if j < 0 or (j + 1 < len(positions) and positions[j + 1] - tick < tick - positions[j]):
+            j += 1
+        _, b, i = starts[j]
+        out.setdefault((b, i), []).append(k)
+    return out
+
+
+#: The marks a written value can carry, in the order they are written.
+PEDAL_UP, PEDAL_DOWN = "pedal-up", "pedal-down"
+
+
+def staff_marks(bars: list[list[Written]], staff: int, score: Score) -> dict[tuple[int, int], list[str]]:
+    """The marks on each written value of staff ``staff`` (0 upper, 1 lower): dynamics under the
+    upper staff, the sustain pedal under the lower one. A release and a press on the same value
+    come in that order (a pedal change); a press released on the value it starts on is dropped.
+    """
+    if staff == 0:
+        ticks = [t for t, _ in score.dynamics]
+        names = [m for _, m in score.dynamics]
+    else:
+        ticks = [t for d, u in score.pedal for t in (d, u)]
+        names = [PEDAL_DOWN, PEDAL_UP] * len(score.pedal)
+    out: dict[tuple[int, int], list[str]] = {}
+    for place, ks in attach(bars, ticks).items():
+        marks = [names[k] for k in ks]
+        if staff == 1:
+            while PEDAL_DOWN in marks and PEDAL_UP in marks and marks.index(PEDAL_DOWN) < marks.index(PEDAL_UP):
+                marks.remove(PEDAL_DOWN)  # pressed and released here: no mark at all
+                marks.remove(PEDAL_UP)
+            marks.sort(key=lambda m: m != PEDAL_UP)
+        else:
+            marks = marks[-1:]  # one dynamic per note: the later one
+        if marks:
+            out[place] = marks
+    return out

@@ -211,7 +211,7 @@ def written_notes(score) -> Notes | None:
     index = np.arange(len(beat_times), dtype=float)
     rows = []
     for number, staff in enumerate(score.staves):
-        for e in staff.events:
+        for e in (e for voice in staff.voices for e in voice):
             played = float(np.interp(e.start / ts.beat_ticks, index, beat_times))
             for p in e.pitches:
                 rows.append((p.midi, played, (e.start % ts.bar_ticks) / ts.beat_ticks, e.duration / ts.beat_ticks, number,

@@ -5,7 +5,7 @@ from pathlib import Path
 
 import pytest
 
-from helpers import short_marker
+from helpers import short_marker, two_voice_score
 from kimiwonosete.engrave.lilypond import lilypond_source, render_pdf
 from kimiwonosete.errors import ToolError
 from kimiwonosete.notes import Note, Performance
@@ -63,3 +63,12 @@ def test_the_marker_would_catch_unescaped_scheme(tmp_path: Path) -> None:
 def test_lilypond_errors_are_reported_clearly() -> None:
     with pytest.raises(ToolError, match="LilyPond failed"):
         render_pdf('\\version "2.24.0"\n{ c4 d4 e4 \\undefinedcommand }')
+
+
+def test_two_voices_engrave_with_stems_apart_only_where_both_play() -> None:
+    source = lilypond_source(two_voice_score())
+    upper = source[source.index('\\new Staff = "upper"'):source.index('\\new Staff = "lower"')]
+    assert '\\new Voice = "upper1"' in upper and '\\new Voice = "upper2"' in upper
+    assert "\\voiceOne e''2" in upper and "\\oneVoice <g' b'>1" in upper  # bar 2: one voice, neutral stems
+    assert "s4*48/12" in upper  # the second voice is silent there
+    assert render_pdf(source).startswith(b"%PDF")

@@ -10,6 +10,7 @@ from pathlib import Path
 
 import pytest
 
+from helpers import two_voice_score
 from kimiwonosete.engrave.musicxml import musicxml_bytes
 from kimiwonosete.score.model import (
     TICKS_PER_QUARTER,
@@ -51,6 +52,14 @@ def _pickup_score() -> Score:
     bass = [Event(0, BAR), Event(BAR, BAR, (G2,), 70)]
     return Score("Pickup", TS, KeySignature(1), 96.0, 2, [Staff("treble", treble), Staff("bass", bass)], pickup=BAR - 12,
                  pedal=((BAR, BAR + 24),), dynamics=((BAR - 12, "mp"),))
+
+
+def test_second_voice_has_its_own_voice_number_and_only_where_it_plays() -> None:
+    measures = _measures(_parse(musicxml_bytes(two_voice_score())))
+    voices = [sorted({n.findtext("voice") for n in m.iter("note")}) for m in measures]
+    assert voices == [["1", "2", "5"], ["1", "5"]]
+    first = measures[0]
+    assert [int(b.findtext("duration")) for b in first.iter("backup")] == [BAR, BAR]
 
 
 def _parse(data: bytes) -> ET.Element:
@@ -189,7 +198,7 @@ def test_pickup_is_an_implicit_measure_zero_as_long_as_the_pickup() -> None:
     not (shutil.which("mscore3") or shutil.which("musescore3")),
     reason="MuseScore 3 (mscore3 / musescore3) is not installed",
 )
-@pytest.mark.parametrize("make", [_score, _pickup_score])
+@pytest.mark.parametrize("make", [_score, _pickup_score, two_voice_score])
 def test_musescore3_opens_it(make, tmp_path: Path) -> None:
     binary = shutil.which("mscore3") or shutil.which("musescore3")
     assert binary is not None
@@ -203,7 +212,7 @@ def test_musescore3_opens_it(make, tmp_path: Path) -> None:
     assert "Error at line" not in run.stdout + run.stderr, run.stdout + run.stderr
 
 
-@pytest.mark.parametrize("make", [_score, _pickup_score])
+@pytest.mark.parametrize("make", [_score, _pickup_score, two_voice_score])
 def test_valid_against_the_musicxml_schema(make) -> None:
     import xmlschema
     from partitura import assets

@@ -78,7 +78,7 @@ def test_march_is_four_four_in_d_major_with_sixteenths() -> None:
     score = build_score(_perform(_march(8), spb=0.6), "march")
     assert str(score.time_signature) == "4/4"
     assert score.key == KeySignature(2, "major")
-    bars = written_bars(score.staves[0], score.time_signature, score.n_bars)
+    bars = written_bars(score.staves[0].events, score.time_signature, score.n_bars)
     assert sum(w.base == 16 for bar in bars for w in bar) >= 8 * 8 * 0.9
     assert all(w.base in (0, 1, 2, 4, 8, 16) for bar in bars for w in bar)
 
@@ -90,7 +90,7 @@ def test_triplets_only_where_onsets_fall_on_thirds() -> None:
         pattern += [(4 * b + 2 + k / 3, 1 / 3, 76 + k) for k in range(3)]
         pattern += [(4 * b + 3 + k / 4, 0.25, 72 - k) for k in range(4)]
     score = build_score(_perform(pattern, spb=0.6, jitter=0.008), "triplets")
-    bars = written_bars(score.staves[0], score.time_signature, score.n_bars)
+    bars = written_bars(score.staves[0].events, score.time_signature, score.n_bars)
     triplet_counts = [sum(w.triplet for w in bar) for bar in bars]
     assert sum(triplet_counts) == 3 * len([c for c in triplet_counts if c])
     assert sum(1 for c in triplet_counts if c) >= 7
@@ -101,7 +101,7 @@ def test_written_bars_add_up_and_have_no_debris() -> None:
     notes = [Note(0.5 + 0.37 * i + rng.normal(0, 0.03), 0.5 + 0.37 * i + 0.2, 60 + (i * 5) % 24, 70) for i in range(60)]
     score = build_score(Performance(notes, [], duration=25.0), "sloppy")
     for staff in score.staves:
-        for bar in written_bars(staff, score.time_signature, score.n_bars):
+        for bar in written_bars(staff.events, score.time_signature, score.n_bars):
             assert sum(w.ticks for w in bar) == score.time_signature.bar_ticks
             assert all(w.ticks >= TICKS_PER_QUARTER // 4 or w.triplet for w in bar)
 
@@ -113,7 +113,7 @@ def test_compound_meter_is_six_eight_written_in_eighths() -> None:
         pattern += [(2 * b + k / 3, 1 / 3, 67 + (k * 2) % 7) for k in range(6)]
     score = build_score(_perform(pattern, spb=0.75), "jig")
     assert score.time_signature.compound and str(score.time_signature) in ("6/8", "12/8")
-    bars = written_bars(score.staves[0], score.time_signature, score.n_bars)
+    bars = written_bars(score.staves[0].events, score.time_signature, score.n_bars)
     eighths = [w for bar in bars for w in bar if not w.is_rest and w.base == 8]
     assert len(eighths) >= 8 * 6 * 0.9 and not any(w.triplet for bar in bars for w in bar)
 
@@ -172,7 +172,7 @@ def test_music_starting_after_the_downbeat_gets_a_pickup_bar() -> None:
     assert str(score.time_signature) == "3/4"
     assert score.pickup == 2 * TICKS_PER_QUARTER
     for staff in score.staves:
-        bars = written_bars(staff, score.time_signature, score.n_bars, score.pickup)
+        bars = written_bars(staff.events, score.time_signature, score.n_bars, score.pickup)
         assert sum(w.ticks for w in bars[0]) == TICKS_PER_QUARTER
         assert all(w.base == 0 or sum(x.ticks for x in bar) == score.time_signature.bar_ticks for bar in bars[1:] for w in bar)
     source = lilypond_source(score)
@@ -222,3 +222,34 @@ def test_pedal_and_dynamics_reach_the_score_and_every_output(tmp_path) -> None:
                 cc.append((now // ticks_per_tick, msg.value))
         if cc:
             assert cc == [(bar, 127), (2 * bar, 0), (2 * bar, 127), (3 * bar, 0)]
+
+
+def test_a_melody_held_over_its_accompaniment_is_two_voices() -> None:
+    from kimiwonosete.score.build import split_voices
+
+    pattern = []
+    for b in range(8):
+        pattern += [(4 * b, 2, 84), (4 * b + 2, 2, 81)]  # half notes on top
+        pattern += [(4 * b + k / 2, 0.5, 72 + (k % 2) * 4) for k in range(8)]  # eighths below
+        pattern += [(4 * b, 4, 36)]  # a whole-note bass
+    score = build_score(_perform(pattern, spb=0.5), "two voices")
+    treble = score.staves[0]
+    assert treble.second, "the accompaniment should be a second voice"
+    top = [e for e in treble.events if not e.is_rest]
+    assert [e.duration for e in top[:4]] == [2 * TICKS_PER_QUARTER] * 4
+    assert all(max(p.midi for p in e.pitches) >= 81 for e in top)
+    below = [e for e in treble.second if not e.is_rest]
+    assert {e.duration for e in below} == {TICKS_PER_QUARTER // 2}
+    assert not score.staves[1].second  # the bass alone is one voice
+    # Block chords stay chords in one voice.
+    chords = {0: {60: (12, 80), 64: (12, 80)}, 12: {62: (24, 80), 65: (24, 80)}}
+    assert split_voices(chords) == (chords, {})
+    source = lilypond_source(score)
+    assert "\\voiceTwo" in source
+    assert render_pdf(source).startswith(b"%PDF")
+
+
+def test_waltz_and_march_stay_one_voice_per_staff() -> None:
+    for pattern in (_waltz(8), _march(8)):
+        score = build_score(_perform(pattern, spb=0.5), "one voice")
+        assert not any(staff.second for staff in score.staves)

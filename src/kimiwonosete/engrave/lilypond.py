@@ -17,6 +17,8 @@ RENDER_TIMEOUT_S = 300
 CREDIT = "Transcribed automatically by KimiWoNosete"
 NOTE_NAMES = "cdefgab"
 ALTER_SUFFIX = {-2: "eses", -1: "es", 0: "", 1: "is", 2: "isis"}
+STAFF_NAMES = ("upper", "lower")
+ONE_VOICE, VOICE_ONE = "\\oneVoice", "\\voiceOne"
 LILYPOND_MARKS = {PEDAL_DOWN: "\\sustainOn", PEDAL_UP: "\\sustainOff"}  # dynamics: \\p, \\mf, ...
 
 
@@ -51,22 +53,47 @@ def _partial(score: Score) -> str:
     return f" \\partial 16*{sixteenths}"
 
 
-def _staff_music(index: int, score: Score, tempo_marks: dict[int, int]) -> str:
+def _voice_bars(bars: list[list[Written]], score: Score, marks: dict[tuple[int, int], list[str]],
+                tempo_marks: dict[int, int], spacer_when_silent: bool) -> list[str]:
+    """Each bar of one voice as LilyPond tokens; a silent bar of a second voice is a spacer."""
     ts = score.time_signature
     bar_length = f"1*{ts.numerator}/{ts.denominator}"
-    bars = written_bars(score.staves[index], ts, score.n_bars, score.pickup)
-    marks = staff_marks(bars, index, score)
-    lines = []
-    for number, bar in enumerate(bars, start=1):
-        tokens = [_tempo(score, tempo_marks[number - 1])] if number - 1 in tempo_marks else []
+    out = []
+    for number, bar in enumerate(bars):
+        if spacer_when_silent and all(w.is_rest for w in bar):
+            ticks = sum(ts.bar_ticks if w.base == 0 else w.ticks for w in bar)
+            out.append(f"s4*{ticks}/{TICKS_PER_QUARTER}")
+            continue
+        tokens = [_tempo(score, tempo_marks[number])] if number in tempo_marks else []
         for i, w in enumerate(bar):
             if w.tuplet_start:
                 tokens.append("\\tuplet 3/2 {")
-            tokens.append(_written(w, bar_length, marks.get((number - 1, i), [])))
+            tokens.append(_written(w, bar_length, marks.get((number, i), [])))
             if w.tuplet_stop:
                 tokens.append("}")
-        lines.append(f"    {' '.join(tokens)} | % {number}")
-    return "\n".join(lines)
+        out.append(" ".join(tokens))
+    return out
+
+
+def _staff(index: int, name: str, score: Score, tempo_marks: dict[int, int]) -> str:
+    """One staff: a single voice, or two voices (stems up and down) where it has a second one."""
+    staff, ts = score.staves[index], score.time_signature
+    voices = [written_bars(events, ts, score.n_bars, score.pickup) for events in staff.voices]
+    marks = staff_marks(voices[0], index, score)
+    first = _voice_bars(voices[0], score, marks, tempo_marks, spacer_when_silent=False)
+    head = f"    \\new Staff = \"{name}\" "
+    if len(voices) == 1:
+        body = "\n".join(f"    {bar} | % {n}" for n, bar in enumerate(first, start=1))
+        return f"{head}{{\n    \\clef {staff.clef} \\global\n{body}\n    \\bar \"|.\"\n    }}"
+    second = _voice_bars(voices[1], score, {}, {}, spacer_when_silent=True)
+    # Stems go up and down only in bars where the second voice plays.
+    silent = [all(w.is_rest for w in bar) for bar in voices[1]]
+    stems = [ONE_VOICE if quiet else VOICE_ONE for quiet in silent]
+    upper = "\n".join(f"      {stem} {bar} | % {n}" for n, (stem, bar) in enumerate(zip(stems, first), start=1))
+    lower = "\n".join(f"      {bar} | % {n}" for n, bar in enumerate(second, start=1))
+    return (f"{head}<<\n    {{ \\clef {staff.clef} \\global }}\n"
+            f"    \\new Voice = \"{name}1\" {{\n{upper}\n      \\bar \"|.\"\n    }}\n"
+            f"    \\new Voice = \"{name}2\" {{ \\voiceTwo\n{lower}\n    }}\n    >>")
 
 
 def lilypond_source(score: Score) -> str:
@@ -76,11 +103,7 @@ def lilypond_source(score: Score) -> str:
     (_, first), *later = score.marks
     key_name = NOTE_NAMES[STEPS.index(tonic[0])] + ALTER_SUFFIX[tonic.count("#") - tonic.count("b")]
     marks_by_staff = (dict(later), {})  # later marks are printed once, above the upper staff
-    staves = "\n".join(
-        f'    \\new Staff = "{name}" {{\n    \\clef {staff.clef} \\global\n'
-        f'{_staff_music(index, score, marks)}\n    \\bar "|."\n    }}'
-        for index, (name, staff, marks) in enumerate(zip(("upper", "lower"), score.staves, marks_by_staff))
-    )
+    staves = "\n".join(_staff(index, name, score, marks) for index, (name, marks) in enumerate(zip(STAFF_NAMES, marks_by_staff)))
     return f"""\\version "{LILYPOND_VERSION}"
 \\header {{
   title = {lilypond_string(score.title)}

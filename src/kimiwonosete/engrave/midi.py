@@ -59,7 +59,7 @@ def score_midi(score: Score) -> bytes:
             for down, up in score.pedal:
                 events.append((down * scale, mido.Message("control_change", control=SUSTAIN_CC, value=127)))
                 events.append((up * scale, mido.Message("control_change", control=SUSTAIN_CC, value=0)))
-        for e in staff.events:
+        for e in (e for voice in staff.voices for e in voice):
             for p in e.pitches:
                 events.append((e.start * scale, mido.Message("note_on", note=p.midi, velocity=e.velocity)))
                 events.append((e.end * scale, mido.Message("note_off", note=p.midi, velocity=0)))

@@ -96,8 +96,9 @@ def _direction(measure: ET.Element, mark: str, staff: int) -> None:
     _sub(direction, "staff", staff)
 
 
-def _notes(measure: ET.Element, w: Written, staff: int, bar_ticks: int, tied_in: frozenset[Pitch]) -> None:
-    """Write one written value (note, chord or rest); ``tied_in``: pitches tied from the previous one."""
+def _notes(measure: ET.Element, w: Written, staff: int, voice: int, bar_ticks: int, tied_in: frozenset[Pitch]) -> None:
+    """Write one written value (note, chord or rest) of ``voice`` (0 upper, 1 lower) on ``staff`` (1 or 2);
+    ``tied_in``: pitches tied from the previous one."""
     for i, pitch in enumerate(w.pitches or (None,)):
         note = _sub(measure, "note")
         if i:
@@ -114,7 +115,7 @@ def _notes(measure: ET.Element, w: Written, staff: int, bar_ticks: int, tied_in:
         ties = [t for t, on in (("stop", pitch in tied_in), ("start", w.tie and pitch is not None)) if on]
         for t in ties:
             _sub(note, "tie", type=t)
-        _sub(note, "voice", 1 + (staff - 1) * VOICES_PER_STAFF)
+        _sub(note, "voice", 1 + voice + (staff - 1) * VOICES_PER_STAFF)
         if w.base:
             _sub(note, "type", TYPES[w.base])
         for _ in range(w.dots):
@@ -140,10 +141,12 @@ def musicxml_bytes(score: Score) -> bytes:
     root = ET.Element("score-partwise", version="4.0")
     _header(root, clean_text(score.title))
     part = _sub(root, "part", id=PART_ID)
-    staves = [written_bars(staff, ts, n_bars, score.pickup) for staff in score.staves]
-    tied_in: list[frozenset[Pitch]] = [frozenset() for _ in staves]
+    # (staff, voice, bars) in writing order; the second voice is left out of bars where it is silent.
+    streams = [(s, v, written_bars(events, ts, n_bars, score.pickup))
+               for s, staff in enumerate(score.staves) for v, events in enumerate(staff.voices)]
+    tied_in: list[frozenset[Pitch]] = [frozenset() for _ in streams]
     marks = dict(score.marks)
-    directions = [staff_marks(bars, s, score) for s, bars in enumerate(staves)]
+    directions = {s: staff_marks(bars, s, score) for s, v, bars in streams if v == 0}
     for b in range(n_bars):
         # A pickup is measure 0, marked implicit so readers do not count it as bar 1.
         first = 0 if score.pickup else 1
@@ -152,17 +155,18 @@ def musicxml_bytes(score: Score) -> bytes:
             _attributes(measure, score)
         if b in marks:
             _tempo(measure, marks[b])
-        for s, bars in enumerate(staves):
-            if s:
-                # Back to the bar's start by what the previous staff actually wrote (the bar's
-                # length when its events cover the bar, as they should).
-                written = sum(ts.bar_ticks if w.base == 0 else w.ticks for w in staves[s - 1][b])
+        written = 0  # how far the last stream wrote into the bar, to back up by before the next
+        for k, (s, v, bars) in enumerate(streams):
+            if v and all(w.is_rest for w in bars[b]):
+                continue
+            if written:
                 _sub(_sub(measure, "backup"), "duration", written)
             for i, w in enumerate(bars[b]):
-                for mark in directions[s].get((b, i), []):
+                for mark in directions.get(s, {}).get((b, i), []) if v == 0 else []:
                     _direction(measure, mark, s + 1)
-                _notes(measure, w, s + 1, ts.bar_ticks, tied_in[s])
-                tied_in[s] = frozenset(w.pitches) if w.tie else frozenset()
+                _notes(measure, w, s + 1, v, ts.bar_ticks, tied_in[k])
+                tied_in[k] = frozenset(w.pitches) if w.tie else frozenset()
+            written = sum(ts.bar_ticks if w.base == 0 else w.ticks for w in bars[b])
         if b == n_bars - 1:
             _sub(_sub(measure, "barline", location="right"), "bar-style", "light-heavy")
     ET.indent(root, space="  ")

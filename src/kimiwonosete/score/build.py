@@ -18,6 +18,7 @@ from kimiwonosete.score.tempo import tempo_marks
 
 CLEFS = ("treble", "bass")
 LEGATO_GAP = 0.25  # a rest shorter than this share of the chord before it is absorbed by it
+VOICE_MIN_GAP = TICKS_PER_QUARTER // 2  # notes of a chord released this much apart can be two voices
 DEFAULT_TEMPO = 100.0
 PICKUP_GRID = TICKS_PER_QUARTER // 4
 
@@ -63,7 +64,11 @@ def build_score(performance: Performance, title: str) -> Score:
         chord[n.pitch] = (max(end, int(off_ticks[i])), max(vel, int(n.velocity)))
     ends = [max((e for c in ch.values() for e, _ in c.values()), default=0) for ch in chords]
     n_bars = max(1, -(-max(ends) // ts.bar_ticks))
-    staves = [Staff(CLEFS[s], _voice(chords[s], key, n_bars * ts.bar_ticks)) for s in (TREBLE, BASS)]
+    staves = []
+    for s in (TREBLE, BASS):
+        upper, lower = split_voices(chords[s])
+        staves.append(Staff(CLEFS[s], _voice(upper, key, n_bars * ts.bar_ticks),
+                            _voice(lower, key, n_bars * ts.bar_ticks) if lower else []))
     quarters_per_beat = ts.beat_ticks / TICKS_PER_QUARTER
     tempo = 60.0 / float(np.median(np.diff(beats))) * quarters_per_beat
     played = times_of_beats(origin + np.arange(n_bars * m, dtype=float), beats)
@@ -89,6 +94,68 @@ def _pickup(first_onset: int, ts: TimeSignature) -> int:
     """
     step = PICKUP_GRID if first_onset % PICKUP_GRID == 0 else ts.beat_ticks
     return first_onset // step * step
+
+
+Chords = dict[int, dict[int, tuple[int, int]]]  # start tick -> pitch -> (end tick, velocity)
+
+
+def split_voices(chords: Chords) -> tuple[Chords, Chords]:
+    """One staff's chords into an upper and a lower voice, where lines overlap.
+
+    A single voice cuts a held note at the next chord (a melody note held over its
+    accompaniment would turn into a short note and rests). So a chord goes to a second voice
+    when the first is still sounding, and a chord whose notes end at clearly different times
+    (a held bass under moving notes) is split by register: the upper part above, the lower
+    below. Where nothing overlaps, everything stays in the first voice (the lower one is empty).
+    """
+    voices: tuple[Chords, Chords] = ({}, {})
+    busy = [0, 0]  # until when each voice sounds
+    sounding: list[int | None] = [None, None]  # the start of each voice's last chord
+    for start in sorted(chords):
+        notes = chords[start]
+        groups = _by_release(start, notes)
+        if len(groups) == 2:
+            placed = [(0, groups[0]), (1, groups[1])]  # (voice, notes): upper part first
+        else:
+            free = [busy[v] <= start for v in (0, 1)]
+            if free[0]:
+                v = 0
+            elif free[1]:
+                v = 1
+                held = sounding[0]
+                # A chord above a held one: the held chord becomes the lower voice if it can.
+                if held is not None and min(notes) > max(voices[0][held]) and busy[1] <= held:
+                    voices[1][held] = voices[0].pop(held)
+                    busy[1], sounding[1] = busy[0], held
+                    v = 0
+            else:
+                v = 0
+            placed = [(v, notes)]
+        for v, part in placed:
+            voices[v][start] = part
+            busy[v] = max(e for e, _ in part.values())
+            sounding[v] = start
+    return voices
+
+
+def _by_release(start: int, notes: dict[int, tuple[int, int]]) -> list[dict[int, tuple[int, int]]]:
+    """A chord as one group, or as two (upper, lower) when some notes are held much longer than
+    the others and the held and the short ones do not interleave in pitch."""
+    ends = sorted({e for e, _ in notes.values()})
+    if len(ends) < 2:
+        return [notes]
+    short = ends[0] - start
+    gaps = [(b - a, a) for a, b in zip(ends, ends[1:])]
+    gap, cut = max(gaps)
+    if gap <= LEGATO_GAP * max(short, 1) + VOICE_MIN_GAP:
+        return [notes]
+    held = {p: n for p, n in notes.items() if n[0] > cut}
+    moving = {p: n for p, n in notes.items() if n[0] <= cut}
+    if min(held) > max(moving):
+        return [held, moving]
+    if max(held) < min(moving):
+        return [moving, held]
+    return [notes]
 
 
 def _voice(chords: dict[int, dict[int, tuple[int, int]]], key: KeySignature, total: int) -> list[Event]:

@@ -22,6 +22,9 @@ SPAN_COST = 2.0  # per semitone a hand's chord stretches past ``HAND_SPAN``
 RIGHT_FLOOR, LEFT_CEILING = 60, 64  # a right-hand note below C4 / left-hand note above E4 is unusual
 REGISTER_COST = 0.15  # per semitone past those
 MOVE_COST = 0.06  # per semitone the split moves between consecutive chords
+MIDDLE_WINDOW_S = 1.5  # the texture's middle: the median pitch of notes within this of a chord
+MAX_WEIGHT_S = 1.0  # ... each note weighted by how long it is held, up to this
+MIDDLE_COST = 1.5  # per octave the split is away from the middle
 
 
 def _chords(notes: list[Note], window_s: float) -> list[np.ndarray]:
@@ -36,7 +39,22 @@ def _chords(notes: list[Note], window_s: float) -> list[np.ndarray]:
     return out
 
 
-def split_costs(pitches: np.ndarray) -> np.ndarray:
+def local_middles(notes: list[Note], chords: list[np.ndarray]) -> np.ndarray:
+    """For each chord, the held-time-weighted median pitch of the notes played around it."""
+    onsets = np.array([n.onset for n in notes])
+    pitches = np.array([n.pitch for n in notes])
+    weights = np.array([min(n.offset - n.onset, MAX_WEIGHT_S) for n in notes]) + 1e-3
+    out = np.empty(len(chords))
+    for k, chord in enumerate(chords):
+        t = onsets[chord[0]]
+        lo, hi = np.searchsorted(onsets, [t - MIDDLE_WINDOW_S, t + MIDDLE_WINDOW_S])
+        order = np.argsort(pitches[lo:hi])
+        cum = np.cumsum(weights[lo:hi][order])
+        out[k] = pitches[lo:hi][order][np.searchsorted(cum, cum[-1] / 2)]
+    return out
+
+
+def split_costs(pitches: np.ndarray, middle: float | None = None) -> np.ndarray:
     """Cost of each split in ``SPLITS`` for one chord's pitches.
 
     >>> costs = split_costs(np.array([43, 55, 72, 76]))
@@ -56,6 +74,8 @@ def split_costs(pitches: np.ndarray) -> np.ndarray:
     cost = SPAN_COST * (np.maximum(rh_span - HAND_SPAN, 0) + np.maximum(lh_span - HAND_SPAN, 0))
     cost += REGISTER_COST * (np.where(right, np.maximum(RIGHT_FLOOR - p, 0), 0).sum(axis=1)
                              + np.where(left, np.maximum(p - LEFT_CEILING, 0), 0).sum(axis=1))
+    if middle is not None:
+        cost += MIDDLE_COST * np.abs(SPLITS - middle) / 12
     return cost
 
 
@@ -71,12 +91,13 @@ def assign_staves(notes: list[Note], chord_window_s: float = CHORD_WINDOW_S) -> 
     chords = _chords(notes, chord_window_s)
     pitches = np.array([n.pitch for n in notes])
     move = MOVE_COST * np.abs(SPLITS[:, None] - SPLITS[None, :])  # [from, to]
-    total = split_costs(pitches[chords[0]])
+    middles = local_middles(notes, chords)
+    total = split_costs(pitches[chords[0]], middles[0])
     back = np.empty((len(chords), len(SPLITS)), dtype=np.int32)
     for k in range(1, len(chords)):
         step = total[:, None] + move
         back[k] = np.argmin(step, axis=0)
-        total = step[back[k], np.arange(len(SPLITS))] + split_costs(pitches[chords[k]])
+        total = step[back[k], np.arange(len(SPLITS))] + split_costs(pitches[chords[k]], middles[k])
     state = int(np.argmin(total))
     staff = [TREBLE] * len(notes)
     for k in range(len(chords) - 1, -1, -1):

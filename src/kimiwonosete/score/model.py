@@ -6,7 +6,7 @@ triplet 8th = 4).
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 TICKS_PER_QUARTER = 12
 STEPS = "CDEFGAB"
@@ -94,10 +94,17 @@ class Event:
 
 @dataclass(slots=True)
 class Staff:
-    """One staff's single voice: events in time order, covering the score without overlap."""
+    """One staff: one voice, or two where lines overlap (``events`` the upper voice, stems up;
+    ``second`` the lower, stems down). A voice's events are in time order, cover the score
+    without overlap, and are rests wherever it is silent."""
 
     clef: str  # "treble" | "bass"
     events: list[Event]
+    second: list[Event] = field(default_factory=list)
+
+    @property
+    def voices(self) -> list[list[Event]]:
+        return [self.events, self.second] if self.second else [self.events]
 
 
 @dataclass(slots=True)
@@ -136,4 +143,4 @@ class Score:
 
     @property
     def note_count(self) -> int:
-        return sum(len(e.pitches) for s in self.staves for e in s.events)
+        return sum(len(e.pitches) for s in self.staves for v in s.voices for e in v)

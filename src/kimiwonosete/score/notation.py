@@ -8,7 +8,7 @@ from __future__ import annotations
 from bisect import bisect_right
 from dataclasses import dataclass
 
-from kimiwonosete.score.model import TICKS_PER_QUARTER, Event, Pitch, Score, Staff, TimeSignature
+from kimiwonosete.score.model import TICKS_PER_QUARTER, Event, Pitch, Score, TimeSignature
 
 WHOLE = 4 * TICKS_PER_QUARTER
 TRIPLET_TICKS = TICKS_PER_QUARTER // 3
@@ -86,8 +86,8 @@ def _pieces(start: int, end: int, bar_start: int, ts: TimeSignature) -> list[int
     return out
 
 
-def written_bars(staff: Staff, ts: TimeSignature, n_bars: int, pickup: int = 0) -> list[list[Written]]:
-    """The staff's events as written values, bar by bar (ties across bars and beats).
+def written_bars(events: list[Event], ts: TimeSignature, n_bars: int, pickup: int = 0) -> list[list[Written]]:
+    """One voice's events as written values, bar by bar (ties across bars and beats).
 
     With ``pickup`` > 0 the first bar is an anacrusis: only its ticks from ``pickup`` on are written.
     """
@@ -95,7 +95,7 @@ def written_bars(staff: Staff, ts: TimeSignature, n_bars: int, pickup: int = 0) 
     beat = ts.beat_ticks
     bars: list[list[Written]] = [[] for _ in range(n_bars)]
     by_bar: list[list[Event]] = [[] for _ in range(n_bars)]
-    for e in staff.events:  # one pass: each event filed under every bar it sounds in
+    for e in events:  # one pass: each event filed under every bar it sounds in
         for b in range(max(e.start // bar, 0), min(-(-e.end // bar), n_bars)):
             by_bar[b].append(e)
     for b in range(n_bars):

@@ -27,13 +27,14 @@ def _pitch(p: Pitch) -> str:
     return NOTE_NAMES[STEPS.index(p.step)] + ALTER_SUFFIX[p.alter] + ("'" * marks if marks > 0 else "," * -marks)
 
 
-def _written(w: Written, bar_length: str, marks: list[str]) -> str:
+def _written(w: Written, bar_length: str, marks: list[str], rest: str = "r") -> str:
+    """One written value; ``rest`` is ``"s"`` for a second voice, whose rests are not printed."""
     after = "".join(LILYPOND_MARKS.get(m, f"\\{m}") for m in marks)
     if w.base == 0:
-        return f"R{bar_length}{after}"
+        return f"{rest.upper() if rest == 'r' else rest}{bar_length}{after}"
     length = f"{w.base}{'.' * w.dots}"
     if w.is_rest:
-        return f"r{length}{after}"
+        return f"{rest}{length}{after}"
     body = _pitch(w.pitches[0]) if len(w.pitches) == 1 else "<" + " ".join(_pitch(p) for p in w.pitches) + ">"
     return body + length + after + ("~" if w.tie else "")
 
@@ -54,13 +55,14 @@ def _partial(score: Score) -> str:
 
 
 def _voice_bars(bars: list[list[Written]], score: Score, marks: dict[tuple[int, int], list[str]],
-                tempo_marks: dict[int, int], spacer_when_silent: bool) -> list[str]:
-    """Each bar of one voice as LilyPond tokens; a silent bar of a second voice is a spacer."""
+                tempo_marks: dict[int, int], second_voice: bool) -> list[str]:
+    """Each bar of one voice as LilyPond tokens. A second voice's rests are spacers: it comes and
+    goes with the music, and its rests would only clutter the staff."""
     ts = score.time_signature
     bar_length = f"1*{ts.numerator}/{ts.denominator}"
     out = []
     for number, bar in enumerate(bars):
-        if spacer_when_silent and all(w.is_rest for w in bar):
+        if second_voice and all(w.is_rest for w in bar):
             ticks = sum(ts.bar_ticks if w.base == 0 else w.ticks for w in bar)
             out.append(f"s4*{ticks}/{TICKS_PER_QUARTER}")
             continue
@@ -68,7 +70,7 @@ def _voice_bars(bars: list[list[Written]], score: Score, marks: dict[tuple[int, 
         for i, w in enumerate(bar):
             if w.tuplet_start:
                 tokens.append("\\tuplet 3/2 {")
-            tokens.append(_written(w, bar_length, marks.get((number, i), [])))
+            tokens.append(_written(w, bar_length, marks.get((number, i), []), "s" if second_voice else "r"))
             if w.tuplet_stop:
                 tokens.append("}")
         out.append(" ".join(tokens))
@@ -80,12 +82,12 @@ def _staff(index: int, name: str, score: Score, tempo_marks: dict[int, int]) -> 
     staff, ts = score.staves[index], score.time_signature
     voices = [written_bars(events, ts, score.n_bars, score.pickup) for events in staff.voices]
     marks = staff_marks(voices[0], index, score)
-    first = _voice_bars(voices[0], score, marks, tempo_marks, spacer_when_silent=False)
+    first = _voice_bars(voices[0], score, marks, tempo_marks, second_voice=False)
     head = f"    \\new Staff = \"{name}\" "
     if len(voices) == 1:
         body = "\n".join(f"    {bar} | % {n}" for n, bar in enumerate(first, start=1))
         return f"{head}{{\n    \\clef {staff.clef} \\global\n{body}\n    \\bar \"|.\"\n    }}"
-    second = _voice_bars(voices[1], score, {}, {}, spacer_when_silent=True)
+    second = _voice_bars(voices[1], score, {}, {}, second_voice=True)
     # Stems go up and down only in bars where the second voice plays.
     silent = [all(w.is_rest for w in bar) for bar in voices[1]]
     stems = [ONE_VOICE if quiet else VOICE_ONE for quiet in silent]

@@ -100,7 +100,8 @@ def _notes(measure: ET.Element, w: Written, staff: int, voice: int, bar_ticks: i
     """Write one written value (note, chord or rest) of ``voice`` (0 upper, 1 lower) on ``staff`` (1 or 2);
     ``tied_in``: pitches tied from the previous one."""
     for i, pitch in enumerate(w.pitches or (None,)):
-        note = _sub(measure, "note")
+        # A second voice's rests are not printed (as in the LilyPond output).
+        note = _sub(measure, "note", **({"print-object": "no"} if voice and pitch is None else {}))
         if i:
             _sub(note, "chord")
         if pitch is None:

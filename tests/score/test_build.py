@@ -253,3 +253,14 @@ def test_waltz_and_march_stay_one_voice_per_staff() -> None:
     for pattern in (_waltz(8), _march(8)):
         score = build_score(_perform(pattern, spb=0.5), "one voice")
         assert not any(staff.second for staff in score.staves)
+
+
+def test_accidentals_follow_a_long_modulation() -> None:
+    c_major = [(k / 2, 0.5, p) for k, p in enumerate([60, 64, 67, 72, 65, 69, 67, 71] * 24)]
+    e_major = [(96 + k / 2, 0.5, p) for k, p in enumerate([64, 68, 71, 76, 69, 73, 71, 75] * 10)]
+    score = build_score(_perform(c_major + e_major, spb=0.5), "modulation")
+    names = {}
+    for e in score.staves[0].events:
+        for p in e.pitches:
+            names.setdefault(p.midi, set()).add(p.step + "#" * p.alter + "b" * -p.alter)
+    assert names[68] == {"G#"} and names[75] == {"D#"} and names[73] == {"C#"}

@@ -10,7 +10,7 @@ from kimiwonosete.notes import Performance
 from kimiwonosete.score.beats import beat_grid
 from kimiwonosete.score.directions import dynamic_marks, pedal_marks
 from kimiwonosete.score.hands import BASS, TREBLE, assign_staves
-from kimiwonosete.score.key import estimate_key, spell
+from kimiwonosete.score.key import estimate_key, local_keys, spell
 from kimiwonosete.score.meter import choose_meter
 from kimiwonosete.score.model import TICKS_PER_QUARTER, Event, KeySignature, Score, Staff, TimeSignature
 from kimiwonosete.score.quantize import EARLY, beat_positions, choose_grids, quantize, times_of_beats
@@ -56,6 +56,8 @@ def build_score(performance: Performance, title: str) -> Score:
     off_ticks = np.maximum(off_ticks, on_ticks + min_ticks)
 
     key = estimate_key(notes)
+    # Accidentals follow the key in force where each chord starts (the signature stays global).
+    key_at = {int(t): k for t, k in zip(on_ticks, local_keys(notes))}
     staff_of = assign_staves(notes)
     chords: list[dict[int, dict[int, tuple[int, int]]]] = [defaultdict(dict), defaultdict(dict)]
     for i, n in enumerate(notes):
@@ -67,8 +69,8 @@ def build_score(performance: Performance, title: str) -> Score:
     staves = []
     for s in (TREBLE, BASS):
         upper, lower = split_voices(chords[s])
-        staves.append(Staff(CLEFS[s], _voice(upper, key, n_bars * ts.bar_ticks),
-                            _voice(lower, key, n_bars * ts.bar_ticks) if lower else []))
+        staves.append(Staff(CLEFS[s], _voice(upper, key_at, n_bars * ts.bar_ticks),
+                            _voice(lower, key_at, n_bars * ts.bar_ticks) if lower else []))
     quarters_per_beat = ts.beat_ticks / TICKS_PER_QUARTER
     tempo = 60.0 / float(np.median(np.diff(beats))) * quarters_per_beat
     played = times_of_beats(origin + np.arange(n_bars * m, dtype=float), beats)
@@ -158,7 +160,7 @@ def _by_release(start: int, notes: dict[int, tuple[int, int]]) -> list[dict[int,
     return [notes]
 
 
-def _voice(chords: dict[int, dict[int, tuple[int, int]]], key: KeySignature, total: int) -> list[Event]:
+def _voice(chords: Chords, key_at: dict[int, KeySignature], total: int) -> list[Event]:
     """One voice: chords held until their notes end or the next chord starts; rests between.
 
     A chord released a little early (by at most ``LEGATO_GAP`` of its length) is held to the
@@ -178,7 +180,7 @@ def _voice(chords: dict[int, dict[int, tuple[int, int]]], key: KeySignature, tot
             if following - end <= LEGATO_GAP * (end - start):
                 end = following
             end = min(end, following)
-        pitches = tuple(spell(p, key) for p in sorted(notes))
+        pitches = tuple(spell(p, key_at[start]) for p in sorted(notes))
         velocity = max(v for _, v in notes.values())
         events.append(Event(start, end - start, pitches, velocity))
         pos = end

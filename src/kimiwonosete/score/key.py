@@ -14,6 +14,9 @@ MAX_DURATION_WEIGHT_S = 2.0
 # Spelling window on the line of fifths, relative to the signature's fifths: the 12 positions
 # from (k + LOW) to (k + LOW + 11). Minor keys reach one step sharper for the raised 7th.
 WINDOW_LOW = {"major": -4, "minor": -3}
+LOCAL_HOP_S = 1.0  # local keys: one estimate per second ...
+LOCAL_HALF_WINDOW_S = 8.0  # ... from the notes within this either side
+KEY_CHANGE_COST = 6.0  # in summed correlations: about six seconds of a clearly better key
 
 
 def _fifths_of_pc(pc: int) -> int:
@@ -43,6 +46,57 @@ def estimate_key(notes: list[Note]) -> KeySignature:
             if r > best[0]:
                 best = (r, KeySignature(_fifths_of_pc(relative_major), mode))
     return best[1]
+
+
+def _key_profiles() -> tuple[list[KeySignature], np.ndarray]:
+    """The 24 keys and their profiles, standardized so a dot product / 12 is a correlation."""
+    keys, profiles = [], []
+    for tonic in range(12):
+        for mode, profile in (("major", MAJOR_PROFILE), ("minor", MINOR_PROFILE)):
+            relative_major = tonic if mode == "major" else (tonic + 3) % 12
+            keys.append(KeySignature(_fifths_of_pc(relative_major), mode))
+            profiles.append(np.roll(profile, tonic))
+    z = np.array(profiles)
+    return keys, (z - z.mean(axis=1, keepdims=True)) / z.std(axis=1, keepdims=True)
+
+
+def local_keys(notes: list[Note]) -> list[KeySignature]:
+    """The key in force at each note: keys correlated with the pitches around every second
+    (``LOCAL_HALF_WINDOW_S`` either side), then the best path through them (Viterbi) that
+    pays ``KEY_CHANGE_COST`` per change, so only a long stretch in a new key changes it.
+
+    >>> from kimiwonosete.notes import Note
+    >>> c = [Note(i * 0.25, i * 0.25 + 0.25, p, 80) for i, p in enumerate([60, 64, 67, 72, 65, 69, 67, 71] * 12)]
+    >>> a = [Note(24 + i * 0.25, 24 + i * 0.25 + 0.25, p, 80) for i, p in enumerate([62, 66, 69, 74, 67, 71, 69, 73] * 12)]
+    >>> keys = local_keys(c + a)
+    >>> str(keys[0]), str(keys[-1])
+    ('C major', 'D major')
+    """
+    if not notes:
+        return []
+    keys, profiles = _key_profiles()
+    onsets = np.array([n.onset for n in notes])
+    weights = np.minimum([n.offset - n.onset for n in notes], MAX_DURATION_WEIGHT_S)
+    classes = np.array([n.pitch % 12 for n in notes])
+    centres = np.arange(0.0, onsets.max() + LOCAL_HOP_S, LOCAL_HOP_S)
+    fit = np.zeros((len(centres), len(keys)))
+    for i, c in enumerate(centres):
+        near = np.abs(onsets - c) <= LOCAL_HALF_WINDOW_S
+        hist = np.bincount(classes[near], weights=weights[near], minlength=12)
+        if hist.std() > 0:
+            fit[i] = profiles @ ((hist - hist.mean()) / hist.std()) / 12
+    score, back = fit[0].copy(), np.zeros(fit.shape, dtype=int)
+    for i in range(1, len(centres)):
+        best = int(np.argmax(score))
+        stay = score >= score[best] - KEY_CHANGE_COST
+        back[i] = np.where(stay, np.arange(len(keys)), best)
+        score = np.where(stay, score, score[best] - KEY_CHANGE_COST) + fit[i]
+    path = np.empty(len(centres), dtype=int)
+    path[-1] = int(np.argmax(score))
+    for i in range(len(centres) - 1, 0, -1):
+        path[i - 1] = back[i, path[i]]
+    at = np.clip(np.round(onsets / LOCAL_HOP_S).astype(int), 0, len(centres) - 1)
+    return [keys[path[i]] for i in at]
 
 
 def spell(midi: int, key: KeySignature) -> Pitch:

@@ -48,3 +48,11 @@ def two_voice_score() -> Score:
              Event(48, 48)]
     bass = [Event(0, 96, (g2,), 70)]
     return Score("Voices", TimeSignature(4, 4), KeySignature(1), 96.0, 2, [Staff("treble", top, below), Staff("bass", bass)])
+
+
+def climbing_bass_score() -> Score:
+    """4/4, four bars: the left hand plays C3, then two bars around E5, then C3 again."""
+    c3, c4, e5, g5 = Pitch(48, "C", 0, 3), Pitch(60, "C", 0, 4), Pitch(76, "E", 0, 5), Pitch(79, "G", 0, 5)
+    treble = [Event(b * 48, 48, (g5,), 80) for b in range(4)]
+    bass = [Event(0, 48, (c3,), 70), Event(48, 48, (c4, e5), 70), Event(96, 48, (e5,), 70), Event(144, 48, (c3,), 70)]
+    return Score("Clefs", TimeSignature(4, 4), KeySignature(0), 96.0, 4, [Staff("treble", treble), Staff("bass", bass)])

@@ -1,11 +1,12 @@
 from __future__ import annotations
 
+import re
 import subprocess
 from pathlib import Path
 
 import pytest
 
-from helpers import short_marker, two_voice_score
+from helpers import climbing_bass_score, short_marker, two_voice_score
 from kimiwonosete.engrave.lilypond import lilypond_source, render_pdf
 from kimiwonosete.errors import ToolError
 from kimiwonosete.notes import Note, Performance
@@ -71,4 +72,11 @@ def test_two_voices_engrave_with_stems_apart_only_where_both_play() -> None:
     assert '\\new Voice = "upper1"' in upper and '\\new Voice = "upper2"' in upper
     assert "\\voiceOne e''2" in upper and "\\oneVoice <g' b'>1" in upper  # bar 2: one voice, neutral stems
     assert "s4*48/12" in upper  # the second voice is silent there
+    assert render_pdf(source).startswith(b"%PDF")
+
+
+def test_lower_staff_changes_clef_for_a_high_passage_and_back() -> None:
+    source = lilypond_source(climbing_bass_score())
+    lower = source[source.index('\\new Staff = "lower"'):]
+    assert re.findall(r"\\clef (\w+)", lower) == ["bass", "treble", "bass"]
     assert render_pdf(source).startswith(b"%PDF")

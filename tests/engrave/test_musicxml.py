@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from helpers import two_voice_score
+from helpers import climbing_bass_score, two_voice_score
 from kimiwonosete.engrave.musicxml import musicxml_bytes
 from kimiwonosete.score.model import (
     TICKS_PER_QUARTER,
@@ -198,7 +198,13 @@ def test_pickup_is_an_implicit_measure_zero_as_long_as_the_pickup() -> None:
     not (shutil.which("mscore3") or shutil.which("musescore3")),
     reason="MuseScore 3 (mscore3 / musescore3) is not installed",
 )
-@pytest.mark.parametrize("make", [_score, _pickup_score, two_voice_score])
+def test_clef_changes_where_a_hand_moves_far() -> None:
+    measures = _measures(_parse(musicxml_bytes(climbing_bass_score())))
+    changes = [(i, c.get("number"), c.findtext("sign")) for i, m in enumerate(measures) for c in m.iter("clef")]
+    assert changes == [(0, "1", "G"), (0, "2", "F"), (1, "2", "G"), (3, "2", "F")]
+
+
+@pytest.mark.parametrize("make", [_score, _pickup_score, two_voice_score, climbing_bass_score])
 def test_musescore3_opens_it(make, tmp_path: Path) -> None:
     binary = shutil.which("mscore3") or shutil.which("musescore3")
     assert binary is not None
@@ -212,7 +218,7 @@ def test_musescore3_opens_it(make, tmp_path: Path) -> None:
     assert "Error at line" not in run.stdout + run.stderr, run.stdout + run.stderr
 
 
-@pytest.mark.parametrize("make", [_score, _pickup_score, two_voice_score])
+@pytest.mark.parametrize("make", [_score, _pickup_score, two_voice_score, climbing_bass_score])
 def test_valid_against_the_musicxml_schema(make) -> None:
     import xmlschema
     from partitura import assets

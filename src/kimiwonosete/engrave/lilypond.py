@@ -9,7 +9,7 @@ from pathlib import Path
 from kimiwonosete.engrave.text import lilypond_string
 from kimiwonosete.errors import ToolError
 from kimiwonosete.score.model import STEPS, TICKS_PER_QUARTER, Pitch, Score
-from kimiwonosete.score.notation import PEDAL_DOWN, PEDAL_UP, Written, staff_marks, written_bars
+from kimiwonosete.score.notation import PEDAL_DOWN, PEDAL_UP, Written, clef_changes, staff_marks, written_bars
 from kimiwonosete.tools import executable
 
 LILYPOND_VERSION = "2.24.0"
@@ -55,7 +55,7 @@ def _partial(score: Score) -> str:
 
 
 def _voice_bars(bars: list[list[Written]], score: Score, marks: dict[tuple[int, int], list[str]],
-                tempo_marks: dict[int, int], second_voice: bool) -> list[str]:
+                tempo_marks: dict[int, int], second_voice: bool, clefs: dict[int, str] | None = None) -> list[str]:
     """Each bar of one voice as LilyPond tokens. A second voice's rests are spacers: it comes and
     goes with the music, and its rests would only clutter the staff."""
     ts = score.time_signature
@@ -66,7 +66,9 @@ def _voice_bars(bars: list[list[Written]], score: Score, marks: dict[tuple[int, 
             ticks = sum(ts.bar_ticks if w.base == 0 else w.ticks for w in bar)
             out.append(f"s4*{ticks}/{TICKS_PER_QUARTER}")
             continue
-        tokens = [_tempo(score, tempo_marks[number])] if number in tempo_marks else []
+        tokens = [f"\\clef {clefs[number]}"] if clefs and number in clefs else []
+        if number in tempo_marks:
+            tokens.append(_tempo(score, tempo_marks[number]))
         for i, w in enumerate(bar):
             if w.tuplet_start:
                 tokens.append("\\tuplet 3/2 {")
@@ -82,7 +84,8 @@ def _staff(index: int, name: str, score: Score, tempo_marks: dict[int, int]) -> 
     staff, ts = score.staves[index], score.time_signature
     voices = [written_bars(events, ts, score.n_bars, score.pickup) for events in staff.voices]
     marks = staff_marks(voices[0], index, score)
-    first = _voice_bars(voices[0], score, marks, tempo_marks, second_voice=False)
+    first = _voice_bars(voices[0], score, marks, tempo_marks, second_voice=False,
+                        clefs=clef_changes(staff, ts, score.n_bars))
     head = f"    \\new Staff = \"{name}\" "
     if len(voices) == 1:
         body = "\n".join(f"    {bar} | % {n}" for n, bar in enumerate(first, start=1))

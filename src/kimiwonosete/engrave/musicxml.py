@@ -13,7 +13,7 @@ import xml.etree.ElementTree as ET
 
 from kimiwonosete.engrave.text import clean_text
 from kimiwonosete.score.model import TICKS_PER_QUARTER, Pitch, Score
-from kimiwonosete.score.notation import PEDAL_DOWN, PEDAL_UP, Written, staff_marks, written_bars
+from kimiwonosete.score.notation import PEDAL_DOWN, PEDAL_UP, Written, clef_changes, staff_marks, written_bars
 
 SOFTWARE = "KimiWoNosete"
 PART_ID = "P1"
@@ -67,12 +67,16 @@ def _attributes(measure: ET.Element, score: Score) -> None:
     _sub(time, "beat-type", score.time_signature.denominator)
     _sub(attributes, "staves", len(score.staves))
     for number, staff in enumerate(score.staves, start=1):
-        if staff.clef not in CLEFS:
-            raise ValueError(f"unknown clef {staff.clef!r}")
-        sign, line = CLEFS[staff.clef]
-        clef = _sub(attributes, "clef", number=str(number))
-        _sub(clef, "sign", sign)
-        _sub(clef, "line", line)
+        _clef(attributes, number, staff.clef)
+
+
+def _clef(attributes: ET.Element, staff: int, name: str) -> None:
+    if name not in CLEFS:
+        raise ValueError(f"unknown clef {name!r}")
+    sign, line = CLEFS[name]
+    clef = _sub(attributes, "clef", number=str(staff))
+    _sub(clef, "sign", sign)
+    _sub(clef, "line", line)
 
 
 def _tempo(measure: ET.Element, tempo: float) -> None:
@@ -148,12 +152,18 @@ def musicxml_bytes(score: Score) -> bytes:
     tied_in: list[frozenset[Pitch]] = [frozenset() for _ in streams]
     marks = dict(score.marks)
     directions = {s: staff_marks(bars, s, score) for s, v, bars in streams if v == 0}
+    clefs = [clef_changes(staff, ts, n_bars) for staff in score.staves]
     for b in range(n_bars):
         # A pickup is measure 0, marked implicit so readers do not count it as bar 1.
         first = 0 if score.pickup else 1
         measure = _sub(part, "measure", number=str(b + first), **({"implicit": "yes"} if b == 0 and first == 0 else {}))
         if b == 0:
             _attributes(measure, score)
+        changes = [(s, c[b]) for s, c in enumerate(clefs) if b in c]
+        if changes:
+            attributes = _sub(measure, "attributes")
+            for s, name in changes:
+                _clef(attributes, s + 1, name)
         if b in marks:
             _tempo(measure, marks[b])
         written = 0  # how far the last stream wrote into the bar, to back up by before the next

@@ -8,7 +8,9 @@ from __future__ import annotations
 from bisect import bisect_right
 from dataclasses import dataclass
 
-from kimiwonosete.score.model import TICKS_PER_QUARTER, Event, Pitch, Score, TimeSignature
+import numpy as np
+
+from kimiwonosete.score.model import TICKS_PER_QUARTER, Event, Pitch, Score, Staff, TimeSignature
 
 WHOLE = 4 * TICKS_PER_QUARTER
 TRIPLET_TICKS = TICKS_PER_QUARTER // 3
@@ -173,6 +175,41 @@ def attach(bars: list[list[Written]], ticks: list[int]) -> dict[tuple[int, int],
         _, b, i = starts[j]
         out.setdefault((b, i), []).append(k)
     return out
+
+
+TREBLE_FROM = 65  # a bar whose middle note is F4 or higher reads best in treble clef ...
+BASS_UNTIL = 55  # ... and one whose middle note is G3 or lower in bass clef (between: keep the clef)
+CLEF_BARS = 2  # a clef changes only for this many bars running that want it
+
+
+def clef_changes(staff: Staff, ts: TimeSignature, n_bars: int) -> dict[int, str]:
+    """Bars where the staff's clef changes (bar index -> clef), so that a hand playing far from
+    its staff's home does not sit on ledger lines: the median pitch of the notes starting in a
+    bar picks the clef, and only a run of ``CLEF_BARS`` bars (or the last bars) changes it.
+
+    >>> from kimiwonosete.score.model import Pitch
+    >>> high = lambda start: Event(start, 48, (Pitch(76, "E", 0, 5),))
+    >>> low = lambda start: Event(start, 48, (Pitch(48, "C", 0, 3),))
+    >>> clef_changes(Staff("bass", [low(0), high(48), high(96), low(144), low(192)]), TimeSignature(4, 4), 5)
+    {1: 'treble', 3: 'bass'}
+    """
+    pitches: list[list[int]] = [[] for _ in range(n_bars)]
+    for voice in staff.voices:
+        for e in voice:
+            if e.pitches and 0 <= e.start // ts.bar_ticks < n_bars:
+                pitches[e.start // ts.bar_ticks] += [p.midi for p in e.pitches]
+    wanted: list[str | None] = []
+    for bar in pitches:
+        middle = float(np.median(bar)) if bar else None
+        wanted.append(None if middle is None else "treble" if middle >= TREBLE_FROM else "bass" if middle <= BASS_UNTIL else "")
+    changes, current = {}, staff.clef
+    for b, want in enumerate(wanted):
+        if not want or want == current:
+            continue
+        ahead = [w for w in wanted[b:] if w is not None][:CLEF_BARS]
+        if all(w == want for w in ahead):  # (fewer than CLEF_BARS only at the end)
+            changes[b] = current = want
+    return changes
 
 
 #: The marks a written value can carry, in the order they are written.

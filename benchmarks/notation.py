@@ -2,7 +2,8 @@
 
 Usage::
 
-    python benchmarks/notation.py DATA_DIR [--json OUT] [--limit N]
+    python benchmarks/notation.py DATA_DIR [--json OUT] [--limit N] [--musescore]
+                                           [--from-audio [--seconds S] [--model M]]
 
 ``DATA_DIR`` is laid out like ``../shared/eval/asap`` (``<Performer>.mid`` performances beside
 ``<Performer>_annotations.txt``: ``time<TAB>time<TAB>label``) or like ``../shared/eval/maps``
@@ -30,6 +31,11 @@ of the same pitch played nearest to it (within ``MATCH_S``, each written note us
 
 Beats are each side's own: a score written in eighths where the composer wrote quarters loses
 positions and values, as a pianist reading it would.
+
+``--from-audio`` (MAPS-style folders: ``<name>.flac`` beside the ``.tsv``) transcribes the first
+``--seconds`` (default 60) of each recording with ``--model`` (default transkun) instead of
+reading the true notes: the whole product end to end. Annotations and score notes are cut at
+the same second.
 
 ``--musescore`` adds a baseline: MuseScore 3 (``mscore3``, headless) converts each performance
 MIDI to MusicXML, and the same measures are computed for its notes (``ms_*``; MIDI performances
@@ -355,13 +361,21 @@ def _midi_number(pitch) -> int:
     return 12 * (int(pitch.findtext("octave")) + 1) + steps[pitch.findtext("step")] + int(float(pitch.findtext("alter", 0)))
 
 
-def evaluate(perf_path: Path, ann_path: Path, musescore: bool = False) -> dict:
+def cut(truth: Annotations, seconds: float) -> Annotations:
+    """The annotations up to ``seconds``."""
+    sigs = [s for t, s in zip(truth.downbeats, truth.bar_timesigs) if t <= seconds]
+    return Annotations(truth.beats[truth.beats <= seconds], truth.downbeats[truth.downbeats <= seconds], sigs)
+
+
+def evaluate(perf_path: Path, ann_path: Path, musescore: bool = False, transcribed=None, cut_s: float | None = None) -> dict:
+    """All measures for one performance: its true notes, or ``transcribed`` (a Performance of
+    the first ``cut_s`` seconds of its audio)."""
     import mir_eval
 
     from kimiwonosete.score.build import build_score
 
     truth = read_annotations(ann_path)
-    perf = read_notes(perf_path)
+    perf = read_notes(perf_path) if transcribed is None else transcribed
     t0 = time.perf_counter()
     score = build_score(perf, perf_path.stem)
     seconds = time.perf_counter() - t0
@@ -371,6 +385,12 @@ def evaluate(perf_path: Path, ann_path: Path, musescore: bool = False) -> dict:
     written = written_notes(score)
     ours = match_positions(written, onsets, pitches) if written is not None else np.full(len(onsets), np.nan)
     composer = score_notes(perf_path, truth)
+    if cut_s is not None:
+        if composer is not None:
+            keep = composer.played <= cut_s
+            composer = Notes(*(getattr(composer, f)[keep] for f in ("pitch", "played", "position", "value", "staff", "spelling")))
+        truth = cut(truth, cut_s)
+        true_pos = annotated_positions(onsets, truth)
     ms = {"ms_" + k: float("nan") for k in ("position_acc", *SCORE_MEASURES)}
     if musescore and perf_path.suffix == ".mid":
         theirs = musescore_notes(perf_path)
@@ -397,6 +417,20 @@ def evaluate(perf_path: Path, ann_path: Path, musescore: bool = False) -> dict:
     }
 
 
+def audio_transcriber(model: str, seconds: float):
+    """A function: audio path -> Performance of its first ``seconds`` (the model loaded once)."""
+    from kimiwonosete.audio import decode
+    from kimiwonosete.transcription import get_transcriber
+
+    transcriber = get_transcriber(model)
+
+    def transcribe(path: Path):
+        audio = decode(path, transcriber.sample_rate)[: int(round(seconds * transcriber.sample_rate))]
+        return transcriber.transcribe(audio)
+
+    return transcribe
+
+
 def _accuracy(written: np.ndarray, annotated: np.ndarray) -> float:
     counted = ~np.isnan(annotated)
     return float(np.mean(np.abs(written[counted] - annotated[counted]) < 1e-3)) if counted.any() else float("nan")
@@ -408,6 +442,9 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--json", type=Path)
     ap.add_argument("--limit", type=int, help="only the first N performances")
     ap.add_argument("--musescore", action="store_true", help="also score MuseScore 3's MIDI import (baseline)")
+    ap.add_argument("--from-audio", action="store_true", help="transcribe each recording's audio (MAPS layout)")
+    ap.add_argument("--seconds", type=float, default=60.0, help="with --from-audio: how much of each recording")
+    ap.add_argument("--model", default="transkun", help="with --from-audio: the transcription model")
     args = ap.parse_args(argv)
     if not args.data_dir.is_dir():
         print(f"error: {args.data_dir}: no such directory", file=sys.stderr)
@@ -416,12 +453,19 @@ def main(argv: list[str] | None = None) -> int:
     if not items:
         print(f"error: {args.data_dir}: no annotated performances found", file=sys.stderr)
         return 2
+    transcribe = None
+    if args.from_audio:
+        items = [(perf, ann) for perf, ann in items if perf.suffix == ".tsv" and perf.with_suffix(".flac").exists()]
+        transcribe = audio_transcriber(args.model, args.seconds)
     rows = []
     heads = ("pos", "dur", "noteF", "staff", "spell", "msPos", "msDur", "msNF", "msSt", "msSp")
     print(f"{'performance':<50} {'beatF1':>6} {'dbF1':>6} {'TSacc':>6} " + " ".join(f"{h:>5}" for h in heads)
           + f" {'TS est/true':>11} {'tempo est/true':>15}")
     for perf, ann in items:
-        r = evaluate(perf, ann, args.musescore)
+        if transcribe is None:
+            r = evaluate(perf, ann, args.musescore)
+        else:
+            r = evaluate(perf, ann, transcribed=transcribe(perf.with_suffix(".flac")), cut_s=args.seconds)
         rows.append(r)
         name = str(perf.relative_to(args.data_dir))
         print(f"{name[-50:]:<50} {r['beat_f1']:6.3f} {r['downbeat_f1']:6.3f} {r['timesig_acc']:6.3f} "

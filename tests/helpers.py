@@ -40,11 +40,12 @@ def short_marker() -> Path:
 
 
 def two_voice_score() -> Score:
-    """4/4, two bars: in the treble, half notes over quarter notes in bar 1, one voice in bar 2."""
+    """4/4, two bars: in the treble, half notes over quarter notes (one with a grace note) in bar 1,
+    one voice in bar 2."""
     g2, g4, a4, b4 = Pitch(43, "G", 0, 2), Pitch(67, "G", 0, 4), Pitch(69, "A", 0, 4), Pitch(71, "B", 0, 4)
     d5, e5 = Pitch(74, "D", 0, 5), Pitch(76, "E", 0, 5)
     top = [Event(0, 24, (e5,), 80), Event(24, 24, (d5,), 80), Event(48, 48, (g4, b4), 80)]
-    below = [Event(0, 12, (g4,), 70), Event(12, 12, (a4,), 70), Event(24, 12, (b4,), 70), Event(36, 12, (a4,), 70),
+    below = [Event(0, 12, (g4,), 70), Event(12, 12, (a4,), 70, (b4,)), Event(24, 12, (b4,), 70), Event(36, 12, (a4,), 70),
              Event(48, 48)]
     bass = [Event(0, 96, (g2,), 70)]
     return Score("Voices", TimeSignature(4, 4), KeySignature(1), 96.0, 2, [Staff("treble", top, below), Staff("bass", bass)])

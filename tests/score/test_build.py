@@ -264,3 +264,26 @@ def test_accidentals_follow_a_long_modulation() -> None:
         for p in e.pitches:
             names.setdefault(p.midi, set()).add(p.step + "#" * p.alter + "b" * -p.alter)
     assert names[68] == {"G#"} and names[75] == {"D#"} and names[73] == {"C#"}
+
+
+def test_acciaccaturas_become_grace_notes_and_runs_do_not() -> None:
+    import xml.etree.ElementTree as ET
+
+    from kimiwonosete.engrave.musicxml import musicxml_bytes
+
+    perf = _perform(_march(8), spb=0.5)
+    melody = sorted({n.onset: n for n in perf.notes if n.pitch >= 62 and n.offset - n.onset > 0.3}.values(), key=lambda n: n.onset)
+    ornaments = [Note(n.onset - 0.06, n.onset - 0.02, n.pitch + 2, 60) for n in melody[::3]]
+    score = build_score(Performance(perf.notes + ornaments, [], perf.duration), "graces")
+    graced = [e for staff in score.staves for v in staff.voices for e in v if e.grace]
+    assert len(graced) == len(ornaments)
+    assert all(e.grace[0].midi - 2 in {p.midi for p in e.pitches} for e in graced)
+    plain = build_score(perf, "plain")
+    assert [e.duration for e in score.staves[0].events] == [e.duration for e in plain.staves[0].events]
+    source = lilypond_source(score)
+    assert source.count("\\acciaccatura") == len(ornaments)
+    assert render_pdf(source).startswith(b"%PDF")
+    assert len(ET.fromstring(musicxml_bytes(score)).findall(".//grace")) == len(ornaments)
+
+    run = [Note(1.0 + 0.07 * k, 1.0 + 0.07 * k + 0.06, 60 + k, 70) for k in range(12)] + [Note(1.84, 3.0, 72, 80)]
+    assert not any(e.grace for staff in build_score(Performance(run, [], 4.0), "run").staves for e in staff.events)

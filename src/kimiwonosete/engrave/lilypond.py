@@ -36,7 +36,16 @@ def _written(w: Written, bar_length: str, marks: list[str], rest: str = "r") -> 
     if w.is_rest:
         return f"{rest}{length}{after}"
     body = _pitch(w.pitches[0]) if len(w.pitches) == 1 else "<" + " ".join(_pitch(p) for p in w.pitches) + ">"
-    return body + length + after + ("~" if w.tie else "")
+    return _grace(w) + body + length + after + ("~" if w.tie else "")
+
+
+def _grace(w: Written) -> str:
+    """A slashed eighth for one grace note (acciaccatura), 16ths for several."""
+    if not w.grace:
+        return ""
+    if len(w.grace) == 1:
+        return f"\\acciaccatura {_pitch(w.grace[0])}8 "
+    return "\\grace { " + " ".join(f"{_pitch(p)}16" for p in w.grace) + " } "
 
 
 def _tempo(score: Score, qpm: int) -> str:

@@ -100,9 +100,24 @@ def _direction(measure: ET.Element, mark: str, staff: int) -> None:
     _sub(direction, "staff", staff)
 
 
+def _pitch(note: ET.Element, pitch: Pitch) -> None:
+    p = _sub(note, "pitch")
+    _sub(p, "step", pitch.step)
+    if pitch.alter:
+        _sub(p, "alter", pitch.alter)
+    _sub(p, "octave", pitch.octave)
+
+
 def _notes(measure: ET.Element, w: Written, staff: int, voice: int, bar_ticks: int, tied_in: frozenset[Pitch]) -> None:
     """Write one written value (note, chord or rest) of ``voice`` (0 upper, 1 lower) on ``staff`` (1 or 2);
     ``tied_in``: pitches tied from the previous one."""
+    for pitch in w.grace:  # grace notes take no time: no <duration>
+        note = _sub(measure, "note")
+        _sub(note, "grace", **({"slash": "yes"} if len(w.grace) == 1 else {}))
+        _pitch(note, pitch)
+        _sub(note, "voice", 1 + voice + (staff - 1) * VOICES_PER_STAFF)
+        _sub(note, "type", "eighth" if len(w.grace) == 1 else "16th")
+        _sub(note, "staff", staff)
     for i, pitch in enumerate(w.pitches or (None,)):
         # A second voice's rests are not printed (as in the LilyPond output).
         note = _sub(measure, "note", **({"print-object": "no"} if voice and pitch is None else {}))
@@ -111,11 +126,7 @@ def _notes(measure: ET.Element, w: Written, staff: int, voice: int, bar_ticks: i
         if pitch is None:
             _sub(note, "rest", **({"measure": "yes"} if w.base == 0 else {}))
         else:
-            p = _sub(note, "pitch")
-            _sub(p, "step", pitch.step)
-            if pitch.alter:
-                _sub(p, "alter", pitch.alter)
-            _sub(p, "octave", pitch.octave)
+            _pitch(note, pitch)
         _sub(note, "duration", bar_ticks if w.base == 0 else w.ticks)
         ties = [t for t, on in (("stop", pitch in tied_in), ("start", w.tie and pitch is not None)) if on]
         for t in ties:

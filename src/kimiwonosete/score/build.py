@@ -12,7 +12,8 @@ from kimiwonosete.score.directions import dynamic_marks, pedal_marks
 from kimiwonosete.score.hands import BASS, TREBLE, assign_staves
 from kimiwonosete.score.key import estimate_key, local_keys, spell
 from kimiwonosete.score.meter import choose_meter
-from kimiwonosete.score.model import TICKS_PER_QUARTER, Event, KeySignature, Score, Staff, TimeSignature
+from kimiwonosete.score.model import TICKS_PER_QUARTER, Event, KeySignature, Pitch, Score, Staff, TimeSignature
+from kimiwonosete.score.ornaments import split_ornaments
 from kimiwonosete.score.quantize import EARLY, beat_positions, choose_grids, quantize, times_of_beats
 from kimiwonosete.score.tempo import tempo_marks
 
@@ -34,7 +35,7 @@ def empty_score(title: str) -> Score:
 
 def build_score(performance: Performance, title: str) -> Score:
     """Estimate beats, meter and key, quantize, split hands, and lay out each staff's voice."""
-    notes = [n for n in performance.notes if n.offset > n.onset]
+    notes, graces = split_ornaments([n for n in performance.notes if n.offset > n.onset])
     if not notes:
         return empty_score(title)
     beats = beat_grid(notes, max(performance.duration, max(n.offset for n in notes)))
@@ -71,6 +72,9 @@ def build_score(performance: Performance, title: str) -> Score:
         upper, lower = split_voices(chords[s])
         staves.append(Staff(CLEFS[s], _voice(upper, key_at, n_bars * ts.bar_ticks),
                             _voice(lower, key_at, n_bars * ts.bar_ticks) if lower else []))
+    for ornament, main in graces:
+        tick = int(on_ticks[main])
+        _add_grace(staves[staff_of[main]], tick, notes[main].pitch, spell(ornament.pitch, key_at[tick]))
     quarters_per_beat = ts.beat_ticks / TICKS_PER_QUARTER
     tempo = 60.0 / float(np.median(np.diff(beats))) * quarters_per_beat
     played = times_of_beats(origin + np.arange(n_bars * m, dtype=float), beats)
@@ -158,6 +162,15 @@ def _by_release(start: int, notes: dict[int, tuple[int, int]]) -> list[dict[int,
     if max(held) < min(moving):
         return [moving, held]
     return [notes]
+
+
+def _add_grace(staff: Staff, tick: int, main: int, grace: Pitch) -> None:
+    """Put ``grace`` before the chord starting at ``tick`` that holds the main pitch."""
+    for voice in staff.voices:
+        for e in voice:
+            if e.start == tick and any(p.midi == main for p in e.pitches):
+                e.grace += (grace,)
+                return
 
 
 def _voice(chords: Chords, key_at: dict[int, KeySignature], total: int) -> list[Event]:

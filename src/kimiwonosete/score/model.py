@@ -76,12 +76,14 @@ class Pitch:
 
 @dataclass(slots=True)
 class Event:
-    """A chord (or a rest when ``pitches`` is empty) starting at ``start`` ticks, lasting ``duration``."""
+    """A chord (or a rest when ``pitches`` is empty) starting at ``start`` ticks, lasting
+    ``duration``; ``grace``: grace notes played just before it, in order."""
 
     start: int
     duration: int
     pitches: tuple[Pitch, ...] = ()
     velocity: int = 0
+    grace: tuple[Pitch, ...] = ()
 
     @property
     def end(self) -> int:

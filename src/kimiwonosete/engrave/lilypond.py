@@ -8,7 +8,7 @@ from pathlib import Path
 
 from kimiwonosete.engrave.text import lilypond_string
 from kimiwonosete.errors import ToolError
-from kimiwonosete.score.model import STEPS, TICKS_PER_QUARTER, Pitch, Score
+from kimiwonosete.score.model import STEPS, TICKS_PER_QUARTER, KeySignature, Pitch, Score
 from kimiwonosete.score.notation import PEDAL_DOWN, PEDAL_UP, Written, clef_changes, staff_marks, written_bars
 from kimiwonosete.tools import executable
 
@@ -63,12 +63,18 @@ def _partial(score: Score) -> str:
     return f" \\partial 16*{sixteenths}"
 
 
+def _key(key: KeySignature) -> str:
+    tonic = key.tonic
+    return f"\\key {NOTE_NAMES[STEPS.index(tonic[0])] + ALTER_SUFFIX[tonic.count('#') - tonic.count('b')]} \\{key.mode}"
+
+
 def _voice_bars(bars: list[list[Written]], score: Score, marks: dict[tuple[int, int], list[str]],
                 tempo_marks: dict[int, int], second_voice: bool, clefs: dict[int, str] | None = None) -> list[str]:
     """Each bar of one voice as LilyPond tokens. A second voice's rests are spacers: it comes and
     goes with the music, and its rests would only clutter the staff."""
     ts = score.time_signature
     bar_length = f"1*{ts.numerator}/{ts.denominator}"
+    keys = dict(score.key_changes)
     out = []
     for number, bar in enumerate(bars):
         if second_voice and all(w.is_rest for w in bar):
@@ -76,6 +82,8 @@ def _voice_bars(bars: list[list[Written]], score: Score, marks: dict[tuple[int, 
             out.append(f"s4*{ticks}/{TICKS_PER_QUARTER}")
             continue
         tokens = [f"\\clef {clefs[number]}"] if clefs and number in clefs else []
+        if not second_voice and number in keys:
+            tokens.append(_key(keys[number]))
         if number in tempo_marks:
             tokens.append(_tempo(score, tempo_marks[number]))
         for i, w in enumerate(bar):
@@ -113,9 +121,7 @@ def _staff(index: int, name: str, score: Score, tempo_marks: dict[int, int]) -> 
 def lilypond_source(score: Score) -> str:
     """The whole ``.ly`` file for ``score``: title, key, meter, tempo, a piano staff."""
     ts, key = score.time_signature, score.key
-    tonic = key.tonic
     (_, first), *later = score.marks
-    key_name = NOTE_NAMES[STEPS.index(tonic[0])] + ALTER_SUFFIX[tonic.count("#") - tonic.count("b")]
     marks_by_staff = (dict(later), {})  # later marks are printed once, above the upper staff
     staves = "\n".join(_staff(index, name, score, marks) for index, (name, marks) in enumerate(zip(STAFF_NAMES, marks_by_staff)))
     return f"""\\version "{LILYPOND_VERSION}"
@@ -124,7 +130,7 @@ def lilypond_source(score: Score) -> str:
   tagline = {lilypond_string(CREDIT)}
 }}
 global = {{
-  \\key {key_name} \\{key.mode}
+  {_key(key)}
   \\time {ts.numerator}/{ts.denominator}{_partial(score)}
   {_tempo(score, first)}
 }}

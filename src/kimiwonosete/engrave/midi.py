@@ -8,7 +8,7 @@ import mido
 import pretty_midi
 
 from kimiwonosete.notes import SUSTAIN_CC, Performance
-from kimiwonosete.score.model import TICKS_PER_QUARTER, Score
+from kimiwonosete.score.model import TICKS_PER_QUARTER, KeySignature, Score
 
 PIANO_PROGRAM = 0
 MIDI_PPQ = 480  # ticks per quarter in the written file; a multiple of TICKS_PER_QUARTER
@@ -44,14 +44,16 @@ def score_midi(score: Score) -> bytes:
     ts = score.time_signature
     conductor = mido.MidiTrack([
         mido.MetaMessage("time_signature", numerator=ts.numerator, denominator=ts.denominator, time=0),
-        mido.MetaMessage("key_signature", key=_mido_key(score), time=0),
+        mido.MetaMessage("key_signature", key=_mido_key(score.key), time=0),
     ])
     beat_quarters = ts.beat_ticks / TICKS_PER_QUARTER
     tempo_events = [(i * ts.beat_ticks * scale, _tempo((b - a) / beat_quarters))
                      for i, (a, b) in enumerate(zip(score.beat_times, score.beat_times[1:])) if b > a]
     if not tempo_events or tempo_events[0][0] > 0:  # no played first beat: the overall tempo
         tempo_events.insert(0, (0, _tempo(60.0 / score.tempo)))
-    conductor += _delta_times([(t, mido.MetaMessage("set_tempo", tempo=v)) for t, v in tempo_events])
+    keys = [(bar * ts.bar_ticks * scale, mido.MetaMessage("key_signature", key=_mido_key(k))) for bar, k in score.key_changes]
+    conductor += _delta_times(sorted([(t, mido.MetaMessage("set_tempo", tempo=v)) for t, v in tempo_events] + keys,
+                                     key=lambda te: te[0]))
     tracks = [conductor]
     for staff, name in zip(score.staves, ("Right hand", "Left hand")):
         events = []
@@ -80,8 +82,8 @@ def _tempo(seconds_per_quarter: float) -> int:
     return int(round(min(max(seconds_per_quarter, 0.05), 16.0) * 1e6))
 
 
-def _mido_key(score: Score) -> str:
-    return score.key.tonic + ("m" if score.key.mode == "minor" else "")
+def _mido_key(key: KeySignature) -> str:
+    return key.tonic + ("m" if key.mode == "minor" else "")
 
 
 def _delta_times(events: list[tuple[int, "mido.Message | mido.MetaMessage"]]) -> list:

@@ -12,7 +12,7 @@ from __future__ import annotations
 import xml.etree.ElementTree as ET
 
 from kimiwonosete.engrave.text import clean_text
-from kimiwonosete.score.model import TICKS_PER_QUARTER, Pitch, Score
+from kimiwonosete.score.model import TICKS_PER_QUARTER, KeySignature, Pitch, Score
 from kimiwonosete.score.notation import PEDAL_DOWN, PEDAL_UP, Written, clef_changes, staff_marks, written_bars
 
 SOFTWARE = "KimiWoNosete"
@@ -59,15 +59,19 @@ def _header(root: ET.Element, title: str) -> None:
 def _attributes(measure: ET.Element, score: Score) -> None:
     attributes = _sub(measure, "attributes")
     _sub(attributes, "divisions", TICKS_PER_QUARTER)
-    key = _sub(attributes, "key")
-    _sub(key, "fifths", score.key.fifths)
-    _sub(key, "mode", score.key.mode)
+    _key(attributes, score.key)
     time = _sub(attributes, "time")
     _sub(time, "beats", score.time_signature.numerator)
     _sub(time, "beat-type", score.time_signature.denominator)
     _sub(attributes, "staves", len(score.staves))
     for number, staff in enumerate(score.staves, start=1):
         _clef(attributes, number, staff.clef)
+
+
+def _key(attributes: ET.Element, key: KeySignature) -> None:
+    element = _sub(attributes, "key")
+    _sub(element, "fifths", key.fifths)
+    _sub(element, "mode", key.mode)
 
 
 def _clef(attributes: ET.Element, staff: int, name: str) -> None:
@@ -164,6 +168,7 @@ def musicxml_bytes(score: Score) -> bytes:
     marks = dict(score.marks)
     directions = {s: staff_marks(bars, s, score) for s, v, bars in streams if v == 0}
     clefs = [clef_changes(staff, ts, n_bars) for staff in score.staves]
+    keys = dict(score.key_changes)
     for b in range(n_bars):
         # A pickup is measure 0, marked implicit so readers do not count it as bar 1.
         first = 0 if score.pickup else 1
@@ -171,8 +176,10 @@ def musicxml_bytes(score: Score) -> bytes:
         if b == 0:
             _attributes(measure, score)
         changes = [(s, c[b]) for s, c in enumerate(clefs) if b in c]
-        if changes:
+        if changes or b in keys:
             attributes = _sub(measure, "attributes")
+            if b in keys:
+                _key(attributes, keys[b])
             for s, name in changes:
                 _clef(attributes, s + 1, name)
         if b in marks:

@@ -10,7 +10,7 @@ from kimiwonosete.notes import Performance
 from kimiwonosete.score.beats import beat_grid
 from kimiwonosete.score.directions import dynamic_marks, pedal_marks
 from kimiwonosete.score.hands import BASS, TREBLE, assign_staves
-from kimiwonosete.score.key import estimate_key, local_keys, spell
+from kimiwonosete.score.key import estimate_key, key_changes, local_keys, spell
 from kimiwonosete.score.meter import choose_meter
 from kimiwonosete.score.model import TICKS_PER_QUARTER, Event, KeySignature, Pitch, Score, Staff, TimeSignature
 from kimiwonosete.score.ornaments import split_ornaments
@@ -57,8 +57,10 @@ def build_score(performance: Performance, title: str) -> Score:
     off_ticks = np.maximum(off_ticks, on_ticks + min_ticks)
 
     key = estimate_key(notes)
-    # Accidentals follow the key in force where each chord starts (the signature stays global).
-    key_at = {int(t): k for t, k in zip(on_ticks, local_keys(notes))}
+    # Accidentals follow the key in force where each chord starts; the signature changes only
+    # for a long stretch in a new key.
+    local = local_keys(notes)
+    key_at = {int(t): k for t, k in zip(on_ticks, local)}
     staff_of = assign_staves(notes)
     chords: list[dict[int, dict[int, tuple[int, int]]]] = [defaultdict(dict), defaultdict(dict)]
     for i, n in enumerate(notes):
@@ -80,6 +82,13 @@ def build_score(performance: Performance, title: str) -> Score:
     played = times_of_beats(origin + np.arange(n_bars * m, dtype=float), beats)
     marks = tempo_marks(played, m, quarters_per_beat)
     pickup = _pickup(int(on_ticks.min()), ts)
+    bar_keys: list[KeySignature | None] = [None] * n_bars
+    for b in range(n_bars):
+        in_bar = [local[i] for i in np.nonzero(on_ticks // ts.bar_ticks == b)[0]]
+        bar_keys[b] = max(set(in_bar), key=in_bar.count) if in_bar else None
+    changes = key_changes(bar_keys, key)
+    if changes and changes[0][0] == 0:  # the piece opens at length in another key: start in it
+        key, changes = changes[0][1], changes[1:]
     pedal = ()
     if performance.pedals:
         down = beat_positions(np.array([p.onset for p in performance.pedals]), beats) - origin
@@ -89,7 +98,7 @@ def build_score(performance: Performance, title: str) -> Score:
     velocities = np.array([n.velocity for n in notes], dtype=float)
     dynamics = dynamic_marks(on_ticks // ts.bar_ticks, velocities, on_ticks)
     return Score(title, ts, key, round(tempo, 1), n_bars, staves, tuple(float(t) for t in played), tuple(marks),
-                 pickup, pedal, dynamics)
+                 pickup, pedal, dynamics, changes)
 
 
 def _pickup(first_onset: int, ts: TimeSignature) -> int:

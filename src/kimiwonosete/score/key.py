@@ -17,6 +17,7 @@ WINDOW_LOW = {"major": -4, "minor": -2}
 LOCAL_HOP_S = 1.0  # local keys: one estimate per second ...
 LOCAL_HALF_WINDOW_S = 8.0  # ... from the notes within this either side
 KEY_CHANGE_COST = 6.0  # in summed correlations: about six seconds of a clearly better key
+KEY_BARS = 8  # a new key signature is written for a new key held this many bars
 
 
 def _signature(tonic: int, mode: str) -> int:
@@ -102,6 +103,27 @@ def local_keys(notes: list[Note]) -> list[KeySignature]:
         path[i - 1] = back[i, path[i]]
     at = np.clip(np.round(onsets / LOCAL_HOP_S).astype(int), 0, len(centres) - 1)
     return [keys[path[i]] for i in at]
+
+
+def key_changes(bar_keys: list[KeySignature | None], first: KeySignature) -> tuple[tuple[int, KeySignature], ...]:
+    """Where the key signature changes: at a bar where the local key's signature differs from the
+    current one and keeps differing, the same, for ``KEY_BARS`` bars with notes running (or to the
+    end). ``bar_keys``: the local key of each bar (None for a bar without notes).
+
+    >>> g, d = KeySignature(1), KeySignature(2)
+    >>> key_changes([g] * 4 + [d] * 9 + [g] * 2, g)
+    ((4, KeySignature(fifths=2, mode='major')),)
+    """
+    changes: list[tuple[int, KeySignature]] = []
+    current = first
+    for b, k in enumerate(bar_keys):
+        if k is None or k.fifths == current.fifths:
+            continue
+        ahead = [x for x in bar_keys[b:] if x is not None][:KEY_BARS]
+        if len(ahead) == KEY_BARS and all(x.fifths == k.fifths for x in ahead):
+            changes.append((b, k))
+            current = k
+    return tuple(changes)
 
 
 def spell(midi: int, key: KeySignature) -> Pitch:

@@ -129,6 +129,8 @@ class Score:
     pedal: tuple[tuple[int, int], ...] = ()
     #: Dynamics (tick, mark such as ``"mf"``), marked under the upper staff.
     dynamics: tuple[tuple[int, str], ...] = ()
+    #: Key signature changes after the first: (bar index, key).
+    key_changes: tuple[tuple[int, KeySignature], ...] = ()
 
     @property
     def marks(self) -> tuple[tuple[int, int], ...]:

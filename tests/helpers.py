@@ -57,3 +57,11 @@ def climbing_bass_score() -> Score:
     treble = [Event(b * 48, 48, (g5,), 80) for b in range(4)]
     bass = [Event(0, 48, (c3,), 70), Event(48, 48, (c4, e5), 70), Event(96, 48, (e5,), 70), Event(144, 48, (c3,), 70)]
     return Score("Clefs", TimeSignature(4, 4), KeySignature(0), 96.0, 4, [Staff("treble", treble), Staff("bass", bass)])
+
+
+def high_treble_score(bars_high: range = range(1, 3), n_bars: int = 4) -> Score:
+    """4/4: the right hand plays G6 (four ledger lines) in ``bars_high``, C5 elsewhere."""
+    c5, g6, c3 = Pitch(72, "C", 0, 5), Pitch(91, "G", 0, 6), Pitch(48, "C", 0, 3)
+    treble = [Event(b * 48, 48, (g6 if b in bars_high else c5,), 80) for b in range(n_bars)]
+    bass = [Event(b * 48, 48, (c3,), 70) for b in range(n_bars)]
+    return Score("Ottava", TimeSignature(4, 4), KeySignature(0), 96.0, n_bars, [Staff("treble", treble), Staff("bass", bass)])

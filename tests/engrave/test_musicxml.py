@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from helpers import climbing_bass_score, two_voice_score
+from helpers import climbing_bass_score, high_treble_score, two_voice_score
 from kimiwonosete.engrave.musicxml import musicxml_bytes
 from kimiwonosete.score.model import (
     TICKS_PER_QUARTER,
@@ -66,6 +66,10 @@ def _key_change_score() -> Score:
     score = two_voice_score()
     score.key_changes = ((1, KeySignature(-2, "minor")),)
     return score
+
+
+#: Every kind of score the writer must get right, for the whole-document checks.
+SCORES = [_score, _pickup_score, two_voice_score, climbing_bass_score, _key_change_score, high_treble_score]
 
 
 def _parse(data: bytes) -> ET.Element:
@@ -210,7 +214,7 @@ def test_clef_changes_where_a_hand_moves_far() -> None:
     assert changes == [(0, "1", "G"), (0, "2", "F"), (1, "2", "G"), (3, "2", "F")]
 
 
-@pytest.mark.parametrize("make", [_score, _pickup_score, two_voice_score, climbing_bass_score, _key_change_score])
+@pytest.mark.parametrize("make", SCORES)
 def test_musescore3_opens_it(make, tmp_path: Path) -> None:
     binary = shutil.which("mscore3") or shutil.which("musescore3")
     assert binary is not None
@@ -224,7 +228,7 @@ def test_musescore3_opens_it(make, tmp_path: Path) -> None:
     assert "Error at line" not in run.stdout + run.stderr, run.stdout + run.stderr
 
 
-@pytest.mark.parametrize("make", [_score, _pickup_score, two_voice_score, climbing_bass_score, _key_change_score])
+@pytest.mark.parametrize("make", SCORES)
 def test_valid_against_the_musicxml_schema(make) -> None:
     import xmlschema
     from partitura import assets
@@ -238,3 +242,10 @@ def test_key_change_is_written_in_its_measure() -> None:
     measures = _measures(_parse(musicxml_bytes(_key_change_score())))
     assert [m.findtext("attributes/key/fifths") for m in measures] == ["1", "-2"]
     assert measures[1].findtext("attributes/key/mode") == "minor"
+
+
+@pytest.mark.parametrize("high, expected", [(range(1, 3), [(1, "down"), (3, "stop")]), (range(2, 4), [(2, "down"), (3, "stop")])])
+def test_octave_sign_over_a_high_passage_is_opened_and_closed(high, expected) -> None:
+    measures = _measures(_parse(musicxml_bytes(high_treble_score(high))))
+    shifts = [(i, s.get("type")) for i, m in enumerate(measures) for s in m.iter("octave-shift")]
+    assert shifts == expected

@@ -9,7 +9,15 @@ from pathlib import Path
 from kimiwonosete.engrave.text import lilypond_string
 from kimiwonosete.errors import ToolError
 from kimiwonosete.score.model import STEPS, TICKS_PER_QUARTER, KeySignature, Pitch, Score
-from kimiwonosete.score.notation import PEDAL_DOWN, PEDAL_UP, Written, clef_changes, staff_marks, written_bars
+from kimiwonosete.score.notation import (
+    PEDAL_DOWN,
+    PEDAL_UP,
+    Written,
+    clef_changes,
+    ottava_changes,
+    staff_marks,
+    written_bars,
+)
 from kimiwonosete.tools import executable
 
 LILYPOND_VERSION = "2.24.0"
@@ -69,7 +77,8 @@ def _key(key: KeySignature) -> str:
 
 
 def _voice_bars(bars: list[list[Written]], score: Score, marks: dict[tuple[int, int], list[str]],
-                tempo_marks: dict[int, int], second_voice: bool, clefs: dict[int, str] | None = None) -> list[str]:
+                tempo_marks: dict[int, int], second_voice: bool, clefs: dict[int, str] | None = None,
+                ottavas: dict[int, int] | None = None) -> list[str]:
     """Each bar of one voice as LilyPond tokens. A second voice's rests are spacers: it comes and
     goes with the music, and its rests would only clutter the staff."""
     ts = score.time_signature
@@ -84,6 +93,8 @@ def _voice_bars(bars: list[list[Written]], score: Score, marks: dict[tuple[int, 
         tokens = [f"\\clef {clefs[number]}"] if clefs and number in clefs else []
         if not second_voice and number in keys:
             tokens.append(_key(keys[number]))
+        if ottavas and number in ottavas:
+            tokens.append(f"\\ottava #{ottavas[number]}")
         if number in tempo_marks:
             tokens.append(_tempo(score, tempo_marks[number]))
         for i, w in enumerate(bar):
@@ -102,7 +113,7 @@ def _staff(index: int, name: str, score: Score, tempo_marks: dict[int, int]) -> 
     voices = [written_bars(events, ts, score.n_bars, score.pickup) for events in staff.voices]
     marks = staff_marks(voices[0], index, score)
     first = _voice_bars(voices[0], score, marks, tempo_marks, second_voice=False,
-                        clefs=clef_changes(staff, ts, score.n_bars))
+                        clefs=clef_changes(staff, ts, score.n_bars), ottavas=ottava_changes(staff, index, ts, score.n_bars))
     head = f"    \\new Staff = \"{name}\" "
     if len(voices) == 1:
         body = "\n".join(f"    {bar} | % {n}" for n, bar in enumerate(first, start=1))

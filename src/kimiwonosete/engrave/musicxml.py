@@ -13,7 +13,15 @@ import xml.etree.ElementTree as ET
 
 from kimiwonosete.engrave.text import clean_text
 from kimiwonosete.score.model import TICKS_PER_QUARTER, KeySignature, Pitch, Score
-from kimiwonosete.score.notation import PEDAL_DOWN, PEDAL_UP, Written, clef_changes, staff_marks, written_bars
+from kimiwonosete.score.notation import (
+    PEDAL_DOWN,
+    PEDAL_UP,
+    Written,
+    clef_changes,
+    ottava_changes,
+    staff_marks,
+    written_bars,
+)
 
 SOFTWARE = "KimiWoNosete"
 PART_ID = "P1"
@@ -93,6 +101,15 @@ def _tempo(measure: ET.Element, tempo: float) -> None:
     _sub(direction, "sound", tempo=bpm)
 
 
+def _octave_shift(measure: ET.Element, staff: int, shift: int) -> None:
+    """An 8va (``shift`` 1) or 8vb (-1) sign from here, or the end of one (0). The notes keep
+    their sounding pitch; MusicXML's type says which way the display moves."""
+    direction = _sub(measure, "direction", placement="above" if shift > 0 else "below")
+    kind = _sub(direction, "direction-type")
+    _sub(kind, "octave-shift", type={1: "down", -1: "up", 0: "stop"}[shift], size="8")
+    _sub(direction, "staff", staff)
+
+
 def _direction(measure: ET.Element, mark: str, staff: int) -> None:
     """A pedal or dynamic mark under ``staff``, at the note written next."""
     direction = _sub(measure, "direction", placement="below")
@@ -169,6 +186,7 @@ def musicxml_bytes(score: Score) -> bytes:
     directions = {s: staff_marks(bars, s, score) for s, v, bars in streams if v == 0}
     clefs = [clef_changes(staff, ts, n_bars) for staff in score.staves]
     keys = dict(score.key_changes)
+    ottavas = [ottava_changes(staff, s, ts, n_bars) for s, staff in enumerate(score.staves)]
     for b in range(n_bars):
         # A pickup is measure 0, marked implicit so readers do not count it as bar 1.
         first = 0 if score.pickup else 1
@@ -184,6 +202,9 @@ def musicxml_bytes(score: Score) -> bytes:
                 _clef(attributes, s + 1, name)
         if b in marks:
             _tempo(measure, marks[b])
+        for s, shifts in enumerate(ottavas):
+            if b in shifts:
+                _octave_shift(measure, s + 1, shifts[b])
         written = 0  # how far the last stream wrote into the bar, to back up by before the next
         for k, (s, v, bars) in enumerate(streams):
             if v and all(w.is_rest for w in bars[b]):
@@ -197,6 +218,9 @@ def musicxml_bytes(score: Score) -> bytes:
                 tied_in[k] = frozenset(w.pitches) if w.tie else frozenset()
             written = sum(ts.bar_ticks if w.base == 0 else w.ticks for w in bars[b])
         if b == n_bars - 1:
+            for s, shifts in enumerate(ottavas):
+                if shifts and shifts[max(shifts)]:  # still shifted at the end: close it
+                    _octave_shift(measure, s + 1, 0)
             _sub(_sub(measure, "barline", location="right"), "bar-style", "light-heavy")
     ET.indent(root, space="  ")
     return (HEADER + ET.tostring(root, encoding="unicode") + "\n").encode("utf-8")

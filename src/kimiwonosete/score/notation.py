@@ -215,6 +215,38 @@ def clef_changes(staff: Staff, ts: TimeSignature, n_bars: int) -> dict[int, str]
     return changes
 
 
+OTTAVA_LOWEST = 84  # an upper-staff bar whose notes are all C6 or higher ...
+OTTAVA_MIDDLE = 88  # ... around E6 (three ledger lines) or higher is written an octave lower, 8va
+BASSA_HIGHEST = 36  # a lower-staff bar whose notes are all C2 or lower ...
+BASSA_MIDDLE = 33  # ... around A1 or lower is written an octave higher, 8vb
+
+
+def ottava_changes(staff: Staff, index: int, ts: TimeSignature, n_bars: int) -> dict[int, int]:
+    """Bars where an octave sign starts or stops (bar index -> 1 for 8va, -1 for 8vb, 0 to stop),
+    for bars whose notes all lie far above the upper staff (``index`` 0) or below the lower one.
+
+    >>> from kimiwonosete.score.model import Pitch
+    >>> high = lambda start: Event(start, 48, (Pitch(91, "G", 0, 6),))
+    >>> mid = lambda start: Event(start, 48, (Pitch(72, "C", 0, 5),))
+    >>> ottava_changes(Staff("treble", [mid(0), high(48), high(96), mid(144)]), 0, TimeSignature(4, 4), 4)
+    {1: 1, 3: 0}
+    """
+    pitches: list[list[int]] = [[] for _ in range(n_bars)]
+    for voice in staff.voices:
+        for e in voice:
+            for b in range(max(e.start // ts.bar_ticks, 0), min(-(-e.end // ts.bar_ticks), n_bars)):
+                pitches[b] += [p.midi for p in e.pitches]
+    changes, current = {}, 0
+    for b, bar in enumerate(pitches):
+        if index == 0:
+            want = 1 if bar and min(bar) >= OTTAVA_LOWEST and np.median(bar) >= OTTAVA_MIDDLE else 0
+        else:
+            want = -1 if bar and max(bar) <= BASSA_HIGHEST and np.median(bar) <= BASSA_MIDDLE else 0
+        if want != current:
+            changes[b] = current = want
+    return changes
+
+
 #: The marks a written value can carry, in the order they are written.
 PEDAL_UP, PEDAL_DOWN = "pedal-up", "pedal-down"
 

@@ -27,7 +27,12 @@ of the same pitch played nearest to it (within ``MATCH_S``, each written note us
   (both snapped like positions);
 - ``note_f1``: a whole-score note measure in the spirit of MUSTER: a written note is right when
   its pitch, its position in the bar and its value all equal its score note's; F1 of right notes
-  against all written and all score notes (so missing and extra notes count too).
+  against all written and all score notes (so missing and extra notes count too);
+- ``staff_acc``: share of paired notes on the score's staff (ASAP: the score MIDI's tracks; MAPS:
+  the A-MAPS hand tracks);
+- ``spelling_acc``: share of paired notes spelled as engraved in ``xml_score.musicxml``;
+- ``voice_f1``: voice separation in the spirit of MV2H's voice score: F1 of the links from each
+  chord of a voice to the next chord of that voice, ours against the engraved voices.
 
 Beats are each side's own: a score written in eighths where the composer wrote quarters loses
 positions and values, as a pianist reading it would.
@@ -48,13 +53,14 @@ import argparse
 import json
 import sys
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, fields
 from pathlib import Path
 
 import numpy as np
 
 METRICS = ("beat_f1", "downbeat_f1", "timesig_acc", "position_acc", "duration_acc", "note_f1", "staff_acc",
-           "spelling_acc", "ms_position_acc", "ms_duration_acc", "ms_note_f1", "ms_staff_acc", "ms_spelling_acc")
+           "spelling_acc", "voice_f1", "ms_position_acc", "ms_duration_acc", "ms_note_f1", "ms_staff_acc", "ms_spelling_acc",
+           "ms_voice_f1")
 GRID_TOL = 1e-6
 MATCH_S = 0.3  # a score event is the note's if played within this of its onset
 
@@ -130,7 +136,8 @@ def annotated_positions(onsets: np.ndarray, truth: Annotations) -> np.ndarray:
 @dataclass
 class Notes:
     """Written notes: MIDI pitch, when played (s), position in the bar and value (in beats), staff
-    (0 upper, 1 lower) and spelling (``"F#"``, ``"Bb"``; ``""`` where unknown)."""
+    (0 upper, 1 lower), spelling (``"F#"``, ``"Bb"``; ``""`` where unknown) and voice (an id
+    unique in the score; -1 where unknown)."""
 
     pitch: np.ndarray
     played: np.ndarray
@@ -138,12 +145,17 @@ class Notes:
     value: np.ndarray
     staff: np.ndarray
     spelling: np.ndarray
+    voice: np.ndarray
 
     @classmethod
-    def of(cls, rows: list[tuple[int, float, float, float, int, str]]) -> Notes:
-        cols = list(zip(*rows)) if rows else [()] * 6
+    def of(cls, rows: list[tuple[int, float, float, float, int, str, int]]) -> Notes:
+        cols = list(zip(*rows)) if rows else [()] * 7
         return cls(np.array(cols[0], dtype=int), np.array(cols[1], dtype=float), np.array(cols[2], dtype=float),
-                   np.array(cols[3], dtype=float), np.array(cols[4], dtype=int), np.array(cols[5], dtype=object))
+                   np.array(cols[3], dtype=float), np.array(cols[4], dtype=int), np.array(cols[5], dtype=object),
+                   np.array(cols[6], dtype=int))
+
+    def take(self, keep: np.ndarray) -> Notes:
+        return Notes(*(getattr(self, f.name)[keep] for f in fields(self)))
 
 
 def spelled_name(step: str, alter: int) -> str:
@@ -183,7 +195,7 @@ def pair_notes(truth: Notes, written: Notes) -> list[tuple[int, int]]:
     return pairs
 
 
-SCORE_MEASURES = ("duration_acc", "note_f1", "staff_acc", "spelling_acc")
+SCORE_MEASURES = ("duration_acc", "note_f1", "staff_acc", "spelling_acc", "voice_f1")
 
 
 def score_measures(truth: Notes | None, written: Notes | None) -> dict[str, float]:
@@ -205,7 +217,37 @@ def score_measures(truth: Notes | None, written: Notes | None) -> dict[str, floa
         "note_f1": 2 * right / (len(truth.pitch) + len(written.pitch)),
         "staff_acc": float(np.mean(written.staff[w] == truth.staff[t])),
         "spelling_acc": float(np.mean(right_names)) if spelled.any() else float("nan"),
+        "voice_f1": voice_f1(truth, written, pairs),
     }
+
+
+def _links(notes: Notes, among: np.ndarray) -> set[tuple[int, int]]:
+    """Voice links in the spirit of MV2H's voice score: every note of a chord in a voice to every
+    note of the next chord in that voice (notes ``among`` only)."""
+    links: set[tuple[int, int]] = set()
+    for v in np.unique(notes.voice[among]):
+        if v < 0:
+            continue
+        idx = among[notes.voice[among] == v]
+        onsets = np.unique(np.round(notes.played[idx], 3))
+        chords = [idx[np.round(notes.played[idx], 3) == t] for t in onsets]
+        for a, b in zip(chords, chords[1:]):
+            links.update((int(i), int(j)) for i in a for j in b)
+    return links
+
+
+def voice_f1(truth: Notes, written: Notes, pairs: list[tuple[int, int]]) -> float:
+    """F1 of the written voice links against the engraved ones, over notes paired with the score."""
+    t, w = (np.array(x) for x in zip(*pairs))
+    known = truth.voice[t] >= 0
+    if known.sum() < 2:
+        return float("nan")
+    t, w = t[known], w[known]
+    to_truth = dict(zip(w.tolist(), t.tolist()))
+    true_links = _links(truth, t)
+    ours = {(to_truth[a], to_truth[b]) for a, b in _links(written, w)}
+    hit = len(true_links & ours)
+    return 2 * hit / (len(true_links) + len(ours)) if true_links or ours else float("nan")
 
 
 def written_notes(score) -> Notes | None:
@@ -217,11 +259,12 @@ def written_notes(score) -> Notes | None:
     index = np.arange(len(beat_times), dtype=float)
     rows = []
     for number, staff in enumerate(score.staves):
-        for e in (e for voice in staff.voices for e in voice):
-            played = float(np.interp(e.start / ts.beat_ticks, index, beat_times))
-            for p in e.pitches:
-                rows.append((p.midi, played, (e.start % ts.bar_ticks) / ts.beat_ticks, e.duration / ts.beat_ticks, number,
-                             spelled_name(p.step, p.alter)))
+        for v, voice in enumerate(staff.voices):
+            for e in voice:
+                played = float(np.interp(e.start / ts.beat_ticks, index, beat_times))
+                for p in e.pitches:
+                    rows.append((p.midi, played, (e.start % ts.bar_ticks) / ts.beat_ticks, e.duration / ts.beat_ticks,
+                                 number, spelled_name(p.step, p.alter), 2 * number + v))
     return Notes.of(rows)
 
 
@@ -256,23 +299,24 @@ def score_notes(perf_path: Path, perf_truth: Annotations) -> Notes | None:
     notes = [(n, s) for s, track in enumerate(tracks) for n in track]
     pitch = np.array([n.pitch for n, _ in notes])
     staff = np.array([min(s, 1) for _, s in notes])
-    names = _xml_spellings(perf_path.with_name("xml_score.musicxml"), midi, [n for n, _ in notes])
+    names, voices = _xml_notes(perf_path.with_name("xml_score.musicxml"), midi, [n for n, _ in notes])
     on = np.interp([n.start for n, _ in notes], score_truth.beats, index, left=np.nan, right=np.nan)
     off = np.interp([n.end for n, _ in notes], score_truth.beats, index, left=np.nan, right=np.nan)
     keep = ~np.isnan(on) & ~np.isnan(off)
-    on, off, pitch, staff, names = on[keep], off[keep], pitch[keep], staff[keep], names[keep]
+    on, off, pitch, staff, names, voices = on[keep], off[keep], pitch[keep], staff[keep], names[keep], voices[keep]
     j = np.searchsorted(down, snap(on) + GRID_TOL, side="right") - 1
     keep = j >= 0
     played = np.interp(on[keep], index, perf_truth.beats)
     position = snap(on[keep]) - down[j[keep]]
-    return Notes(pitch[keep], played, position, off[keep] - on[keep], staff[keep], names[keep])
+    return Notes(pitch[keep], played, position, off[keep] - on[keep], staff[keep], names[keep], voices[keep])
 
 
 SHIFT_WINDOW = 30  # notes either side that vote on where the engraved score is (see _xml_spellings)
 
 
-def _xml_spellings(xml_path: Path, midi, notes) -> np.ndarray:
-    """The engraved spelling of each score-MIDI note (``""`` where unknown or no MusicXML).
+def _xml_notes(xml_path: Path, midi, notes) -> tuple[np.ndarray, np.ndarray]:
+    """The engraved spelling and voice of each score-MIDI note (``""`` and -1 where unknown or no
+    MusicXML).
 
     The MusicXML (as engraved, repeats not unfolded) and the score MIDI (repeats played out, an
     ornament or tie merged here and there) do not line up note for note, so each MIDI note takes
@@ -280,8 +324,9 @@ def _xml_spellings(xml_path: Path, midi, notes) -> np.ndarray:
     the shift (in quarter notes) on which most of the ``SHIFT_WINDOW`` notes either side agree.
     """
     out = np.full(len(notes), "", dtype=object)
+    voices = np.full(len(notes), -1, dtype=int)
     if not xml_path.exists():
-        return out
+        return out, voices
     import contextlib
     import io
     from collections import Counter
@@ -291,11 +336,11 @@ def _xml_spellings(xml_path: Path, midi, notes) -> np.ndarray:
     try:
         with contextlib.redirect_stdout(io.StringIO()), contextlib.redirect_stderr(io.StringIO()):  # what it repairs
             na = partitura.load_musicxml(str(xml_path)).parts[0].note_array(include_pitch_spelling=True)
-    except Exception:  # an engraved score partitura cannot read is reported as unknown spelling
-        return out
-    engraved: dict[int, dict[int, str]] = {}  # pitch -> (onset in 48ths of a quarter -> spelling)
-    for p, q, st, a in zip(na["pitch"], na["onset_quarter"], na["step"], na["alter"]):
-        engraved.setdefault(int(p), {})[round(float(q) * 48)] = spelled_name(str(st), int(a))
+    except Exception:  # an engraved score partitura cannot read is reported as unknown
+        return out, voices
+    engraved: dict[int, dict[int, tuple[str, int]]] = {}  # pitch -> (onset in 48ths of a quarter -> spelling, voice)
+    for p, q, st, a, v in zip(na["pitch"], na["onset_quarter"], na["step"], na["alter"], na["voice"]):
+        engraved.setdefault(int(p), {})[round(float(q) * 48)] = (spelled_name(str(st), int(a)), int(v))
     quarters = [round(midi.time_to_tick(n.start) / midi.resolution * 48) for n in notes]
     order = sorted(range(len(notes)), key=quarters.__getitem__)
     shifts = [{quarters[i] - q for q in engraved.get(notes[i].pitch, {})} for i in order]
@@ -310,8 +355,8 @@ def _xml_spellings(xml_path: Path, midi, notes) -> np.ndarray:
         if shifts[k]:
             best = max(shifts[k], key=lambda d: (votes[d], -abs(d)))
             if votes[best] > 1:
-                out[i] = engraved[notes[i].pitch][quarters[i] - best]
-    return out
+                out[i], voices[i] = engraved[notes[i].pitch][quarters[i] - best]
+    return out, voices
 
 
 def musescore_notes(perf_path: Path) -> Notes | None:
@@ -369,7 +414,7 @@ def musescore_notes(perf_path: Path) -> Notes | None:
                         quarters = start / divisions
                         tick = (bar_start + quarters) * midi.resolution
                         rows.append([midi_pitch, midi.tick_to_time(int(round(tick))), quarters / beat_quarters, value,
-                                     min(int(el.findtext("staff", "1")) - 1, 1), name])
+                                     min(int(el.findtext("staff", "1")) - 1, 1), name, int(el.findtext("voice", "1"))])
                         row = len(rows) - 1
                     if el.find("tie[@type='start']") is not None:
                         open_ties[key] = row
@@ -409,7 +454,7 @@ def evaluate(perf_path: Path, ann_path: Path, musescore: bool = False, transcrib
     if cut_s is not None:
         if composer is not None:
             keep = composer.played <= cut_s
-            composer = Notes(*(getattr(composer, f)[keep] for f in ("pitch", "played", "position", "value", "staff", "spelling")))
+            composer = composer.take(keep)
         truth = cut(truth, cut_s)
         true_pos = annotated_positions(onsets, truth)
     ms = {"ms_" + k: float("nan") for k in ("position_acc", *SCORE_MEASURES)}
@@ -479,7 +524,7 @@ def main(argv: list[str] | None = None) -> int:
         items = [(perf, ann) for perf, ann in items if perf.suffix == ".tsv" and perf.with_suffix(".flac").exists()]
         transcribe = audio_transcriber(args.model, args.seconds)
     rows = []
-    heads = ("pos", "dur", "noteF", "staff", "spell", "msPos", "msDur", "msNF", "msSt", "msSp")
+    heads = ("pos", "dur", "noteF", "staff", "spell", "voice", "msPos", "msDur", "msNF", "msSt", "msSp", "msVo")
     print(f"{'performance':<50} {'beatF1':>6} {'dbF1':>6} {'TSacc':>6} " + " ".join(f"{h:>5}" for h in heads)
           + f" {'TS est/true':>11} {'tempo est/true':>15}")
     for perf, ann in items:

@@ -34,7 +34,7 @@ def empty_score(title: str) -> Score:
 
 
 def build_score(performance: Performance, title: str) -> Score:
-    """Estimate beats, meter and key, quantize, split hands, and lay out each staff's voice."""
+    """Estimate beats, meter and keys, quantize, split hands and voices, and add the directions."""
     notes, graces = split_ornaments([n for n in performance.notes if n.offset > n.onset])
     if not notes:
         return empty_score(title)

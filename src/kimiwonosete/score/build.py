@@ -82,10 +82,11 @@ def build_score(performance: Performance, title: str) -> Score:
     played = times_of_beats(origin + np.arange(n_bars * m, dtype=float), beats)
     marks = tempo_marks(played, m, quarters_per_beat)
     pickup = _pickup(int(on_ticks.min()), ts)
-    bar_keys: list[KeySignature | None] = [None] * n_bars
-    for b in range(n_bars):
-        in_bar = [local[i] for i in np.nonzero(on_ticks // ts.bar_ticks == b)[0]]
-        bar_keys[b] = max(set(in_bar), key=in_bar.count) if in_bar else None
+    bar_of_note = on_ticks // ts.bar_ticks
+    keys_in_bar: list[list[KeySignature]] = [[] for _ in range(n_bars)]
+    for b, k in zip(bar_of_note.tolist(), local):
+        keys_in_bar[b].append(k)
+    bar_keys = [max(set(ks), key=ks.count) if ks else None for ks in keys_in_bar]
     changes = key_changes(bar_keys, key)
     if changes and changes[0][0] == 0:  # the piece opens at length in another key: start in it
         key, changes = changes[0][1], changes[1:]
@@ -96,7 +97,7 @@ def build_score(performance: Performance, title: str) -> Score:
         pedal = pedal_marks(quantize(down, grids, ts.beat_ticks, default_grid),
                             np.minimum(quantize(up, grids, ts.beat_ticks, default_grid), n_bars * ts.bar_ticks), pickup)
     velocities = np.array([n.velocity for n in notes], dtype=float)
-    dynamics = dynamic_marks(on_ticks // ts.bar_ticks, velocities, on_ticks)
+    dynamics = dynamic_marks(bar_of_note, velocities, on_ticks)
     return Score(title, ts, key, round(tempo, 1), n_bars, staves, tuple(float(t) for t in played), tuple(marks),
                  pickup, pedal, dynamics, changes)
 

@@ -33,6 +33,27 @@ def _signature(tonic: int, mode: str) -> int:
     return f - 12 if f > limit else f
 
 
+def _key_profiles() -> tuple[list[KeySignature], np.ndarray]:
+    """The 24 keys and their profiles, standardized so a dot product / 12 is a correlation."""
+    keys, profiles = [], []
+    for tonic in range(12):
+        for mode, profile in (("major", MAJOR_PROFILE), ("minor", MINOR_PROFILE)):
+            keys.append(KeySignature(_signature(tonic, mode), mode))
+            profiles.append(np.roll(profile, tonic))
+    z = np.array(profiles)
+    return keys, (z - z.mean(axis=1, keepdims=True)) / z.std(axis=1, keepdims=True)
+
+
+KEYS, PROFILES = _key_profiles()  # C major first: what an empty or flat histogram gives
+
+
+def _key_fit(hist: np.ndarray) -> np.ndarray:
+    """Correlation of a pitch-class histogram with each of ``KEYS`` (zeros for a flat one)."""
+    if hist.std() == 0:
+        return np.zeros(len(KEYS))
+    return PROFILES @ ((hist - hist.mean()) / hist.std()) / 12
+
+
 def estimate_key(notes: list[Note]) -> KeySignature:
     """The best-correlating of the 24 major/minor keys, weighting pitches by duration.
 
@@ -44,26 +65,7 @@ def estimate_key(notes: list[Note]) -> KeySignature:
     hist = np.zeros(12)
     for n in notes:
         hist[n.pitch % 12] += min(n.offset - n.onset, MAX_DURATION_WEIGHT_S)
-    if not hist.any():
-        return KeySignature(0, "major")
-    best = (-np.inf, KeySignature(0, "major"))
-    for tonic in range(12):
-        for mode, profile in (("major", MAJOR_PROFILE), ("minor", MINOR_PROFILE)):
-            r = float(np.corrcoef(hist, np.roll(profile, tonic))[0, 1])
-            if r > best[0]:
-                best = (r, KeySignature(_signature(tonic, mode), mode))
-    return best[1]
-
-
-def _key_profiles() -> tuple[list[KeySignature], np.ndarray]:
-    """The 24 keys and their profiles, standardized so a dot product / 12 is a correlation."""
-    keys, profiles = [], []
-    for tonic in range(12):
-        for mode, profile in (("major", MAJOR_PROFILE), ("minor", MINOR_PROFILE)):
-            keys.append(KeySignature(_signature(tonic, mode), mode))
-            profiles.append(np.roll(profile, tonic))
-    z = np.array(profiles)
-    return keys, (z - z.mean(axis=1, keepdims=True)) / z.std(axis=1, keepdims=True)
+    return KEYS[int(np.argmax(_key_fit(hist)))]
 
 
 def local_keys(notes: list[Note]) -> list[KeySignature]:
@@ -80,29 +82,26 @@ def local_keys(notes: list[Note]) -> list[KeySignature]:
     """
     if not notes:
         return []
-    keys, profiles = _key_profiles()
     onsets = np.array([n.onset for n in notes])
     weights = np.minimum([n.offset - n.onset for n in notes], MAX_DURATION_WEIGHT_S)
     classes = np.array([n.pitch % 12 for n in notes])
     centres = np.arange(0.0, onsets.max() + LOCAL_HOP_S, LOCAL_HOP_S)
-    fit = np.zeros((len(centres), len(keys)))
+    fit = np.zeros((len(centres), len(KEYS)))
     for i, c in enumerate(centres):
         near = np.abs(onsets - c) <= LOCAL_HALF_WINDOW_S
-        hist = np.bincount(classes[near], weights=weights[near], minlength=12)
-        if hist.std() > 0:
-            fit[i] = profiles @ ((hist - hist.mean()) / hist.std()) / 12
+        fit[i] = _key_fit(np.bincount(classes[near], weights=weights[near], minlength=12))
     score, back = fit[0].copy(), np.zeros(fit.shape, dtype=int)
     for i in range(1, len(centres)):
         best = int(np.argmax(score))
         stay = score >= score[best] - KEY_CHANGE_COST
-        back[i] = np.where(stay, np.arange(len(keys)), best)
+        back[i] = np.where(stay, np.arange(len(KEYS)), best)
         score = np.where(stay, score, score[best] - KEY_CHANGE_COST) + fit[i]
     path = np.empty(len(centres), dtype=int)
     path[-1] = int(np.argmax(score))
     for i in range(len(centres) - 1, 0, -1):
         path[i - 1] = back[i, path[i]]
     at = np.clip(np.round(onsets / LOCAL_HOP_S).astype(int), 0, len(centres) - 1)
-    return [keys[path[i]] for i in at]
+    return [KEYS[path[i]] for i in at]
 
 
 def key_changes(bar_keys: list[KeySignature | None], first: KeySignature) -> tuple[tuple[int, KeySignature], ...]:

@@ -185,6 +185,19 @@ BASS_UNTIL = 55  # ... and one whose middle note is G3 or lower in bass clef (be
 CLEF_BARS = 2  # a clef changes only for this many bars running that want it
 
 
+def _bar_pitches(staff: Staff, ts: TimeSignature, n_bars: int, sounding: bool) -> list[list[int]]:
+    """The pitches of each bar of ``staff`` (all voices): of the notes starting in it, or with
+    ``sounding`` of every note heard in it."""
+    pitches: list[list[int]] = [[] for _ in range(n_bars)]
+    for voice in staff.voices:
+        for e in voice:
+            first = e.start // ts.bar_ticks
+            last = -(-e.end // ts.bar_ticks) if sounding else first + 1
+            for b in range(max(first, 0), min(last, n_bars)):
+                pitches[b] += [p.midi for p in e.pitches]
+    return pitches
+
+
 def clef_changes(staff: Staff, ts: TimeSignature, n_bars: int) -> dict[int, str]:
     """Bars where the staff's clef changes (bar index -> clef), so that a hand playing far from
     its staff's home does not sit on ledger lines: the median pitch of the notes starting in a
@@ -196,13 +209,8 @@ def clef_changes(staff: Staff, ts: TimeSignature, n_bars: int) -> dict[int, str]
     >>> clef_changes(Staff("bass", [low(0), high(48), high(96), low(144), low(192)]), TimeSignature(4, 4), 5)
     {1: 'treble', 3: 'bass'}
     """
-    pitches: list[list[int]] = [[] for _ in range(n_bars)]
-    for voice in staff.voices:
-        for e in voice:
-            if e.pitches and 0 <= e.start // ts.bar_ticks < n_bars:
-                pitches[e.start // ts.bar_ticks] += [p.midi for p in e.pitches]
     wanted: list[str | None] = []
-    for bar in pitches:
+    for bar in _bar_pitches(staff, ts, n_bars, sounding=False):
         middle = float(np.median(bar)) if bar else None
         wanted.append(None if middle is None else "treble" if middle >= TREBLE_FROM else "bass" if middle <= BASS_UNTIL else "")
     changes, current = {}, staff.clef
@@ -231,13 +239,8 @@ def ottava_changes(staff: Staff, index: int, ts: TimeSignature, n_bars: int) -> 
     >>> ottava_changes(Staff("treble", [mid(0), high(48), high(96), mid(144)]), 0, TimeSignature(4, 4), 4)
     {1: 1, 3: 0}
     """
-    pitches: list[list[int]] = [[] for _ in range(n_bars)]
-    for voice in staff.voices:
-        for e in voice:
-            for b in range(max(e.start // ts.bar_ticks, 0), min(-(-e.end // ts.bar_ticks), n_bars)):
-                pitches[b] += [p.midi for p in e.pitches]
     changes, current = {}, 0
-    for b, bar in enumerate(pitches):
+    for b, bar in enumerate(_bar_pitches(staff, ts, n_bars, sounding=True)):
         if index == 0:
             want = 1 if bar and min(bar) >= OTTAVA_LOWEST and np.median(bar) >= OTTAVA_MIDDLE else 0
         else:

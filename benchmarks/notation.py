@@ -58,6 +58,8 @@ from pathlib import Path
 
 import numpy as np
 
+from kimiwonosete.score.model import note_name
+
 METRICS = ("beat_f1", "downbeat_f1", "timesig_acc", "position_acc", "duration_acc", "note_f1", "staff_acc",
            "spelling_acc", "voice_f1", "ms_position_acc", "ms_duration_acc", "ms_note_f1", "ms_staff_acc", "ms_spelling_acc",
            "ms_voice_f1")
@@ -156,10 +158,6 @@ class Notes:
 
     def take(self, keep: np.ndarray) -> Notes:
         return Notes(*(getattr(self, f.name)[keep] for f in fields(self)))
-
-
-def spelled_name(step: str, alter: int) -> str:
-    return step + ("#" * alter if alter > 0 else "b" * -alter)
 
 
 def match_positions(written: Notes, onsets: np.ndarray, pitches: np.ndarray) -> np.ndarray:
@@ -264,7 +262,7 @@ def written_notes(score) -> Notes | None:
                 played = float(np.interp(e.start / ts.beat_ticks, index, beat_times))
                 for p in e.pitches:
                     rows.append((p.midi, played, (e.start % ts.bar_ticks) / ts.beat_ticks, e.duration / ts.beat_ticks,
-                                 number, spelled_name(p.step, p.alter), 2 * number + v))
+                                 number, note_name(p.step, p.alter), 2 * number + v))
     return Notes.of(rows)
 
 
@@ -340,7 +338,7 @@ def _xml_notes(xml_path: Path, midi, notes) -> tuple[np.ndarray, np.ndarray]:
         return out, voices
     engraved: dict[int, dict[int, tuple[str, int]]] = {}  # pitch -> (onset in 48ths of a quarter -> spelling, voice)
     for p, q, st, a, v in zip(na["pitch"], na["onset_quarter"], na["step"], na["alter"], na["voice"]):
-        engraved.setdefault(int(p), {})[round(float(q) * 48)] = (spelled_name(str(st), int(a)), int(v))
+        engraved.setdefault(int(p), {})[round(float(q) * 48)] = (note_name(str(st), int(a)), int(v))
     quarters = [round(midi.time_to_tick(n.start) / midi.resolution * 48) for n in notes]
     order = sorted(range(len(notes)), key=quarters.__getitem__)
     shifts = [{quarters[i] - q for q in engraved.get(notes[i].pitch, {})} for i in order]
@@ -402,7 +400,7 @@ def musescore_notes(perf_path: Path) -> Notes | None:
                     if step is None or el.find("grace") is not None:
                         continue
                     midi_pitch = _midi_number(step)
-                    name = spelled_name(step.findtext("step"), int(float(step.findtext("alter", 0))))
+                    name = note_name(step.findtext("step"), int(float(step.findtext("alter", 0))))
                     # Compound meters count dotted quarters, as the annotations do.
                     beat_quarters = 4 / beat_type * (3 if beat_type == 8 and beats % 3 == 0 and beats > 3 else 1)
                     value = duration / divisions / beat_quarters

@@ -13,7 +13,7 @@ from kimiwonosete.score.beats import beat_grid
 from kimiwonosete.score.build import build_score
 from kimiwonosete.score.hands import BASS, TREBLE, assign_staves
 from kimiwonosete.score.key import estimate_key, spell
-from kimiwonosete.score.model import TICKS_PER_QUARTER, KeySignature
+from kimiwonosete.score.model import TICKS_PER_QUARTER, KeySignature, note_name
 from kimiwonosete.score.notation import written_bars
 
 SEED = 7
@@ -268,7 +268,7 @@ def test_accidentals_follow_a_long_modulation() -> None:
     names = {}
     for e in score.staves[0].events:
         for p in e.pitches:
-            names.setdefault(p.midi, set()).add(p.step + "#" * p.alter + "b" * -p.alter)
+            names.setdefault(p.midi, set()).add(note_name(p.step, p.alter))
     assert names[68] == {"G#"} and names[75] == {"D#"} and names[73] == {"C#"}
 
 

@@ -48,11 +48,19 @@ class KeySignature:
     @property
     def tonic(self) -> str:
         """The tonic's name, e.g. ``"F#"`` or ``"Bb"``."""
-        step, alter = on_line_of_fifths(self.fifths + (0 if self.mode == "major" else 3))
-        return step + ("#" * alter if alter > 0 else "b" * -alter)
+        return note_name(*on_line_of_fifths(self.fifths + (0 if self.mode == "major" else 3)))
 
     def __str__(self) -> str:
         return f"{self.tonic} {self.mode}"
+
+
+def note_name(step: str, alter: int) -> str:
+    """A spelled pitch class as text.
+
+    >>> note_name("F", 1), note_name("B", -2)
+    ('F#', 'Bbb')
+    """
+    return step + ("#" * alter if alter > 0 else "b" * -alter)
 
 
 def on_line_of_fifths(pos: int) -> tuple[str, int]:

@@ -87,7 +87,7 @@ def _voice_bars(bars: list[list[Written]], score: Score, marks: dict[tuple[int, 
     out = []
     for number, bar in enumerate(bars):
         if second_voice and all(w.is_rest for w in bar):
-            ticks = sum(ts.bar_ticks if w.base == 0 else w.ticks for w in bar)
+            ticks = sum(w.ticks for w in bar)
             out.append(f"s4*{ticks}/{TICKS_PER_QUARTER}")
             continue
         tokens = [f"\\clef {clefs[number]}"] if clefs and number in clefs else []

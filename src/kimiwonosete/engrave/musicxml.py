@@ -129,7 +129,7 @@ def _pitch(note: ET.Element, pitch: Pitch) -> None:
     _sub(p, "octave", pitch.octave)
 
 
-def _notes(measure: ET.Element, w: Written, staff: int, voice: int, bar_ticks: int, tied_in: frozenset[Pitch]) -> None:
+def _notes(measure: ET.Element, w: Written, staff: int, voice: int, tied_in: frozenset[Pitch]) -> None:
     """Write one written value (note, chord or rest) of ``voice`` (0 upper, 1 lower) on ``staff`` (1 or 2);
     ``tied_in``: pitches tied from the previous one."""
     for pitch in w.grace:  # grace notes take no time: no <duration>
@@ -148,7 +148,7 @@ def _notes(measure: ET.Element, w: Written, staff: int, voice: int, bar_ticks: i
             _sub(note, "rest", **({"measure": "yes"} if w.base == 0 else {}))
         else:
             _pitch(note, pitch)
-        _sub(note, "duration", bar_ticks if w.base == 0 else w.ticks)
+        _sub(note, "duration", w.ticks)
         ties = [t for t, on in (("stop", pitch in tied_in), ("start", w.tie and pitch is not None)) if on]
         for t in ties:
             _sub(note, "tie", type=t)
@@ -214,9 +214,9 @@ def musicxml_bytes(score: Score) -> bytes:
             for i, w in enumerate(bars[b]):
                 for mark in directions.get(s, {}).get((b, i), []) if v == 0 else []:
                     _direction(measure, mark, s + 1)
-                _notes(measure, w, s + 1, v, ts.bar_ticks, tied_in[k])
+                _notes(measure, w, s + 1, v, tied_in[k])
                 tied_in[k] = frozenset(w.pitches) if w.tie else frozenset()
-            written = sum(ts.bar_ticks if w.base == 0 else w.ticks for w in bars[b])
+            written = sum(w.ticks for w in bars[b])
         if b == n_bars - 1:
             for s, shifts in enumerate(ottavas):
                 if shifts and shifts[max(shifts)]:  # still shifted at the end: close it

@@ -20,7 +20,8 @@ TRIPLET_TICKS = TICKS_PER_QUARTER // 3
 class Written:
     """One written note, chord or rest.
 
-    ``base``: 1 whole, 2 half, 4 quarter, 8 eighth, 16 sixteenth (0: a whole-bar rest).
+    ``base``: 1 whole, 2 half, 4 quarter, 8 eighth, 16 sixteenth (0: a whole-bar rest; its
+    ``ticks`` are the bar's).
     ``triplet``: inside a 3:2 tuplet, so it sounds ``2/3`` of its written value.
     ``tie``: tied to the next written value (same pitches).
     ``start``: where it starts, in ticks from the start of the score.

@@ -23,3 +23,11 @@ def example_notes() -> list[Note]:
         (Note(n.start, n.end, n.pitch, n.velocity) for inst in midi.instruments for n in inst.notes),
         key=lambda n: (n.onset, n.pitch),
     )
+
+
+@pytest.fixture(scope="session", autouse=True)
+def private_cache(tmp_path_factory: pytest.TempPathFactory) -> None:
+    """Work folders of runs without --workdir go to a temporary cache, not the user's."""
+    import os
+
+    os.environ["XDG_CACHE_HOME"] = str(tmp_path_factory.mktemp("cache"))

@@ -3,11 +3,14 @@
 from __future__ import annotations
 
 import subprocess
+import threading
+from collections.abc import Iterator
 from pathlib import Path
 
 import numpy as np
 
 from kimiwonosete.errors import InputError
+from kimiwonosete.files import atomic_path
 from kimiwonosete.tools import executable
 
 BLOCK_BYTES = 1 << 20
@@ -30,38 +33,74 @@ def _ffmpeg_reason(stderr: str) -> str:
     return lines[-1] if lines else "ffmpeg failed"
 
 
-def decode(path: str | Path, sample_rate: int) -> np.ndarray:
-    """Decode ``path`` to a 1-D float32 array at ``sample_rate`` Hz (channels averaged).
-
-    The signal is read from ffmpeg in blocks into one growing buffer, so it is held once.
-
-    >>> y = decode("piece.flac", 44100)  # doctest: +SKIP
-    >>> y.dtype, y.ndim  # doctest: +SKIP
-    (dtype('float32'), 1)
-    """
-    path = Path(path)
+def _check_input(path: Path) -> None:
     if not path.exists():
         raise InputError(f"{path}: no such file")
     if not path.is_file():
         raise InputError(f"{path}: not a file")
     if path.stat().st_size == 0:
         raise InputError(f"{path}: the file is empty")
+
+
+def _pcm_blocks(path: Path, sample_rate: int) -> Iterator[bytes]:
+    """ffmpeg's mono float32 output for ``path``, block by block; an InputError if it fails."""
+    _check_input(path)
     cmd = [
         ffmpeg_exe(), "-nostdin", "-hide_banner", "-loglevel", "error",
         "-i", str(path), "-map", "0:a:0", "-vn",
         "-ac", "1", "-ar", str(sample_rate), "-f", "f32le", "-acodec", "pcm_f32le", "pipe:1",
     ]
-    buf = bytearray()
     with subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE) as proc:
         assert proc.stdout is not None and proc.stderr is not None
-        while block := proc.stdout.read(BLOCK_BYTES):
-            buf += block
-        stderr = proc.stderr.read().decode("utf-8", "replace")
+        # stderr is drained by a thread: a chatty ffmpeg must not block on a full pipe mid-file.
+        errors: list[bytes] = []
+        drain = threading.Thread(target=lambda: errors.append(proc.stderr.read()), daemon=True)
+        drain.start()
+        total = 0
+        try:
+            while block := proc.stdout.read(BLOCK_BYTES):
+                total += len(block)
+                yield block
+        except BaseException:  # the reader gave up (an error, Ctrl-C): stop ffmpeg, don't wait on it
+            proc.kill()
+            raise
         rc = proc.wait(timeout=DECODE_TIMEOUT_S)
+        drain.join()
     if rc != 0:
-        raise InputError(f"{path}: cannot decode audio: {_ffmpeg_reason(stderr)}")
-    usable = len(buf) - len(buf) % 4
-    if usable == 0:
+        raise InputError(f"{path}: cannot decode audio: {_ffmpeg_reason(b''.join(errors).decode('utf-8', 'replace'))}")
+    if total < 4:
         raise InputError(f"{path}: contains no audio samples")
-    del buf[usable:]
+
+
+def decode(path: str | Path, sample_rate: int) -> np.ndarray:
+    """Decode ``path`` to a 1-D float32 array at ``sample_rate`` Hz (channels averaged).
+
+    >>> y = decode("piece.flac", 44100)  # doctest: +SKIP
+    >>> y.dtype, y.ndim  # doctest: +SKIP
+    (dtype('float32'), 1)
+    """
+    buf = bytearray()
+    for block in _pcm_blocks(Path(path), sample_rate):
+        buf += block
+    del buf[len(buf) - len(buf) % 4 :]
     return np.frombuffer(buf, dtype="<f4")
+
+
+def decode_to_file(path: str | Path, sample_rate: int, target: str | Path) -> int:
+    """Decode ``path`` like :func:`decode`, streaming the raw little-endian float32 samples into
+    ``target`` (written under a temporary name, then renamed); returns the number of samples.
+
+    A long recording never sits in memory: read it back with :func:`open_samples`.
+    """
+    total = 0
+    with atomic_path(Path(target)) as tmp, open(tmp, "wb") as out:
+        for block in _pcm_blocks(Path(path), sample_rate):
+            out.write(block)
+            total += len(block)
+        out.truncate(total - total % 4)
+    return total // 4
+
+
+def open_samples(path: str | Path) -> np.ndarray:
+    """The samples :func:`decode_to_file` wrote, memory-mapped read-only (pages load on use)."""
+    return np.memmap(path, dtype="<f4", mode="r")

@@ -10,18 +10,20 @@ from functools import partial
 from pathlib import Path
 from typing import Any, TypeVar
 
-from kimiwonosete.audio import decode
 from kimiwonosete.engrave.lilypond import lilypond_source, render_pdf
 from kimiwonosete.engrave.midi import performance_midi, score_midi
 from kimiwonosete.engrave.musicxml import musicxml_bytes
-from kimiwonosete.errors import KimiError, OutputError
+from kimiwonosete.errors import InputError, KimiError, OutputError
 from kimiwonosete.files import check_writable, write_bytes_atomic
 from kimiwonosete.notes import Performance
+from kimiwonosete.pipeline.executors import ChunkJob, Executor, get_executor
 from kimiwonosete.pipeline.progress import QuietReporter, Reporter
+from kimiwonosete.pipeline.workfolder import WorkFolder, default_root, job_key
 from kimiwonosete.score.build import build_score
 from kimiwonosete.score.model import Score
 from kimiwonosete.sources.midi import is_midi, read_performance
-from kimiwonosete.transcription import DEFAULT_BACKEND, get_transcriber
+from kimiwonosete.transcription import DEFAULT_BACKEND, Transcriber, get_transcriber
+from kimiwonosete.transcription.chunks import CHUNK_S, MARGIN_S, merge_chunks, plan_chunks
 
 #: format name -> file suffix after the stem
 FORMATS = {
@@ -44,6 +46,8 @@ class Result:
     artifacts: dict[str, Path] = field(default_factory=dict)
     timings: dict[str, float] = field(default_factory=dict)
     warnings: list[str] = field(default_factory=list)
+    #: chunks of the recording: how many, and how many came from an interrupted run's checkpoints
+    chunks: dict[str, int] = field(default_factory=dict)
 
     def summary(self) -> dict[str, Any]:
         """A JSON-ready description (paths, duration, note count, tempo, key, meter, timings)."""
@@ -58,6 +62,7 @@ class Result:
             "time_signature": str(self.score.time_signature),
             "bars": self.score.n_bars,
             "timings_s": {k: round(v, 3) for k, v in self.timings.items()},
+            "chunks": self.chunks,
             "warnings": self.warnings,
         }
 
@@ -80,10 +85,20 @@ def transcribe(
     formats: str | Iterable[str] = tuple(FORMATS),
     title: str | None = None,
     reporter: Reporter | None = None,
+    executor: str | Executor = "local",
+    workers: int | None = None,
+    chunk_s: float = CHUNK_S,
+    resume: bool = False,
+    workdir: str | os.PathLike[str] | None = None,
 ) -> Result:
     """Transcribe the recording at ``path`` and write the chosen formats to ``outdir``.
 
     A MIDI file (``.mid``, ``.midi``) is taken as the performance itself: no transcription.
+    Audio is decoded into a work folder (under ``workdir``, default :func:`default_root`), cut into
+    ``chunk_s``-second chunks that ``executor`` (``local``, ``ray``, ``ray://HOST:PORT`` or an
+    :class:`Executor`) transcribes with ``workers`` workers, each chunk checkpointed; ``resume``
+    re-uses the checkpoints of an interrupted run of the same job. The work folder is removed
+    once the job has succeeded.
 
     With ``outdir=None`` nothing is written; the result still holds notes and score.
 
@@ -94,6 +109,10 @@ def transcribe(
     source = Path(path)
     reporter = reporter or QuietReporter()
     chosen = parse_formats(formats)
+    if chunk_s <= 0:
+        raise KimiError("the chunk length must be positive")
+    if isinstance(executor, str):
+        executor = get_executor(executor, workers)
     transcriber = None if is_midi(source) else get_transcriber(model, device)
     out = Path(outdir) if outdir is not None else None
     targets = {name: out / (source.stem + FORMATS[name]) for name in chosen} if out is not None else {}
@@ -112,34 +131,79 @@ def transcribe(
         reporter.finish(name, timings[name])
         return value
 
+    chunks: dict[str, int] = {}
+    warnings: list[str] = []
+    work: WorkFolder | None = None
     if transcriber is None:
         performance = stage("read MIDI", partial(read_performance, source))
     else:
-        audio = stage("decode", partial(decode, source, transcriber.sample_rate))
-        performance = stage("transcribe", partial(transcriber.transcribe, audio, progress=reporter.advance))
-        del audio  # the signal is not needed past transcription
-    warnings: list[str] = []
+        if not source.is_file():
+            raise InputError(f"{source}: no such file" if not source.exists() else f"{source}: not a file")
+        key = job_key(source, model=model, device=getattr(transcriber, "device", "cpu"),
+                      sample_rate=transcriber.sample_rate, chunk_s=chunk_s, margin_s=MARGIN_S)
+        work = WorkFolder(Path(workdir) if workdir is not None else default_root(), key)
+        with work.locked():
+            if not resume:
+                if work.finished():
+                    warnings.append(f"an interrupted run of this input had finished {work.finished()} chunks: "
+                                    "starting over (--resume would re-use them)")
+                    reporter.warn(warnings[-1])
+                work.clear()
+            n_samples = stage("decode", partial(work.decode, source, transcriber.sample_rate, resume))
+            performance = stage("transcribe", partial(
+                _transcribe_chunks, work, n_samples, transcriber, model, executor, chunk_s, reporter, chunks))
     if not performance.notes:
         warnings.append("no notes were found (silence?): the score is one empty bar")
         reporter.warn(warnings[-1])
     score = stage("score", lambda: build_score(performance, title if title is not None else source.stem))
-    result = Result(source, performance, score, timings=timings, warnings=warnings)
-    if out is None:
-        return result
+    result = Result(source, performance, score, timings=timings, warnings=warnings, chunks=chunks)
+    if out is not None:
 
-    def engrave() -> dict[str, bytes]:
-        ly = lilypond_source(score)
-        makers: dict[str, Callable[[], bytes]] = {
-            "pdf": lambda: render_pdf(ly),
-            "ly": lambda: ly.encode("utf-8"),
-            "musicxml": lambda: musicxml_bytes(score),
-            "mid": lambda: score_midi(score),
-            "performance": lambda: performance_midi(performance),
-        }
-        return {name: makers[name]() for name in chosen}
+        def engrave() -> dict[str, bytes]:
+            ly = lilypond_source(score)
+            makers: dict[str, Callable[[], bytes]] = {
+                "pdf": lambda: render_pdf(ly),
+                "ly": lambda: ly.encode("utf-8"),
+                "musicxml": lambda: musicxml_bytes(score),
+                "mid": lambda: score_midi(score),
+                "performance": lambda: performance_midi(performance),
+            }
+            return {name: makers[name]() for name in chosen}
 
-    rendered = stage("engrave", engrave)
-    for name, data in rendered.items():
-        write_bytes_atomic(targets[name], data)
-        result.artifacts[name] = targets[name]
+        rendered = stage("engrave", engrave)
+        for name, data in rendered.items():
+            write_bytes_atomic(targets[name], data)
+            result.artifacts[name] = targets[name]
+    if work is not None:
+        work.remove()
     return result
+
+
+def _transcribe_chunks(
+    work: WorkFolder,
+    n_samples: int,
+    transcriber: Transcriber,
+    model: str,
+    executor: Executor,
+    chunk_s: float,
+    reporter: Reporter,
+    counts: dict[str, int],
+) -> Performance:
+    """The merged notes of every chunk of ``work``'s samples: checkpointed ones loaded, the
+    others transcribed by ``executor`` and checkpointed as they finish."""
+    rate = transcriber.sample_rate
+    plan = plan_chunks(n_samples, rate, chunk_s)
+    parts = {c.index: p for c in plan if (p := work.load(c)) is not None}
+    counts.update(total=len(plan), reused=len(parts))
+    todo = [c for c in plan if c.index not in parts]
+    job = ChunkJob(model, getattr(transcriber, "device", "cpu"), rate, str(work.samples))
+    # A single chunk reports the model's own windows; several report whole chunks.
+    windows = reporter.advance if len(plan) == 1 else None
+    if windows is None and parts:
+        reporter.advance(len(parts), len(plan))
+    for chunk, performance in executor.run(job, todo, progress=windows) if todo else ():
+        work.save(chunk, performance)
+        parts[chunk.index] = performance
+        if windows is None:
+            reporter.advance(len(parts), len(plan))
+    return merge_chunks(plan, [parts[c.index] for c in plan], rate)

@@ -11,18 +11,19 @@ DEFAULT_BACKEND = "transkun"
 DEVICES = ("auto", "cpu", "cuda")
 
 
-def get_transcriber(name: str = DEFAULT_BACKEND, device: str = "auto") -> Transcriber:
-    """The backend called ``name`` (one of ``BACKENDS``) on ``device`` (``auto``, ``cpu``, ``cuda``)."""
+def get_transcriber(name: str = DEFAULT_BACKEND, device: str = "auto", threads: int | None = None) -> Transcriber:
+    """The backend called ``name`` (one of ``BACKENDS``) on ``device`` (``auto``, ``cpu``, ``cuda``),
+    computing with ``threads`` CPU threads (``None``: its library's default, every core)."""
     if name == "transkun":
         from kimiwonosete.transcription.transkun import TranskunTranscriber
 
-        return TranskunTranscriber(device=device)
+        return TranskunTranscriber(device=device, threads=threads)
     if name == "basic-pitch":
         if device == "cuda":
             raise KimiError("the basic-pitch backend runs on the CPU only: use --device cpu (or auto)")
         from kimiwonosete.transcription.basic_pitch import BasicPitchTranscriber
 
-        return BasicPitchTranscriber()
+        return BasicPitchTranscriber(threads=threads)
     raise KimiError(f"unknown model {name!r}: choose one of {', '.join(BACKENDS)}")
 
 

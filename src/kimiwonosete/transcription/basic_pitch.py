@@ -29,7 +29,7 @@ ONNX_INPUT = "serving_default_input_2:0"
 
 
 @cache
-def load_session():  # -> onnxruntime.InferenceSession
+def load_session(threads: int | None = None):  # -> onnxruntime.InferenceSession
     root = logging.getLogger()
     level = root.level
     root.setLevel(logging.ERROR)  # basic_pitch warns on import about each runtime it does not find
@@ -47,8 +47,11 @@ def load_session():  # -> onnxruntime.InferenceSession
         ) from exc
     finally:
         root.setLevel(level)
+    options = ort.SessionOptions()
+    if threads is not None:
+        options.intra_op_num_threads = threads
     with resources.as_file(resources.files(basic_pitch) / ONNX_MODEL) as path:
-        return ort.InferenceSession(str(path), providers=["CPUExecutionProvider"])
+        return ort.InferenceSession(str(path), options, providers=["CPUExecutionProvider"])
 
 
 class BasicPitchTranscriber:
@@ -57,8 +60,11 @@ class BasicPitchTranscriber:
     name = "basic-pitch"
     sample_rate = SAMPLE_RATE
 
+    def __init__(self, threads: int | None = None) -> None:
+        self.threads = threads
+
     def transcribe(self, audio: np.ndarray, progress: ProgressFn | None = None) -> Performance:
-        session = load_session()  # imports basic_pitch quietly; keep it before the imports below
+        session = load_session(self.threads)  # imports basic_pitch quietly; keep it before the imports below
         from basic_pitch import constants as c
         from basic_pitch import note_creation
         from basic_pitch.inference import unwrap_output, window_audio_file

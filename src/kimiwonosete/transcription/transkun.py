@@ -258,14 +258,19 @@ class TranskunTranscriber:
 
     ``hop_s``: seconds between the model's 16 s windows (``8.0`` reproduces stock Transkun).
     ``device``: ``auto`` (a CUDA GPU when torch sees one), ``cpu`` or ``cuda``.
+    ``threads``: torch's CPU threads for this process (``None`` leaves torch's default).
     """
 
     name = "transkun"
     sample_rate = SAMPLE_RATE
 
-    def __init__(self, hop_s: float = HOP_S, device: str = "auto") -> None:
+    def __init__(self, hop_s: float = HOP_S, device: str = "auto", threads: int | None = None) -> None:
         self.hop_s = hop_s
         self.device = resolve_device(device)
+        if threads is not None:
+            import torch
+
+            torch.set_num_threads(threads)
 
     def transcribe(self, audio: np.ndarray, progress: ProgressFn | None = None) -> Performance:
         import torch

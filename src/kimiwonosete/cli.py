@@ -13,6 +13,15 @@ from kimiwonosete.examples import write_example
 from kimiwonosete.pipeline.progress import default_reporter
 from kimiwonosete.pipeline.run import FORMATS, transcribe
 from kimiwonosete.pipeline.workfolder import default_root
+from kimiwonosete.sources.links import (
+    DOWNLOAD_TIMEOUT_S,
+    MAX_BYTES,
+    MAX_DURATION_S,
+    LinkOptions,
+    default_cache,
+    is_link,
+    playlist_links,
+)
 from kimiwonosete.transcription import BACKENDS, DEFAULT_BACKEND, DEVICES
 from kimiwonosete.transcription.chunks import CHUNK_S
 
@@ -20,8 +29,9 @@ from kimiwonosete.transcription.chunks import CHUNK_S
 def _parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="kimiwonosete", description="Piano recordings to sheet music.")
     sub = parser.add_subparsers(dest="command", required=True)
-    t = sub.add_parser("transcribe", help="transcribe an audio or video file into a score")
-    t.add_argument("input", type=Path, help="audio or video file (WAV, FLAC, MP3, OGG, M4A, MP4, ...) or a MIDI performance")
+    t = sub.add_parser("transcribe", help="transcribe an audio or video file, or a link, into a score")
+    t.add_argument("input", help="audio or video file (WAV, FLAC, MP3, OGG, M4A, MP4, ...), a MIDI performance, "
+                                 "or a link (YouTube or any site yt-dlp supports, or a direct link to a media file)")
     t.add_argument("-o", "--outdir", type=Path, default=Path("."), help="output folder (default: .)")
     t.add_argument("--model", choices=BACKENDS, default=DEFAULT_BACKEND, help="transcription model")
     t.add_argument("--device", choices=DEVICES, default="auto",
@@ -39,11 +49,48 @@ def _parser() -> argparse.ArgumentParser:
                    help="re-use the chunks an interrupted run of the same input already finished")
     t.add_argument("--workdir", type=Path,
                    help=f"where jobs keep decoded audio and finished chunks until done (default: {default_root()})")
+    t.add_argument("--start", type=seconds, default=0.0, metavar="TIME", help="take the recording from here (s or m:ss)")
+    t.add_argument("--end", type=seconds, metavar="TIME", help="take the recording up to here (s or m:ss)")
+    links = t.add_argument_group("links")
+    links.add_argument("--cookies", type=Path, metavar="FILE",
+                       help="Netscape-format cookies file, for videos that need a login (never copied into outputs)")
+    links.add_argument("--max-duration", type=float, default=MAX_DURATION_S / 60, metavar="MIN",
+                       help=f"refuse recordings longer than this, before downloading (default: {MAX_DURATION_S / 60:g} min)")
+    links.add_argument("--max-download-mb", type=float, default=MAX_BYTES / 1e6, metavar="MB",
+                       help=f"stop downloads larger than this (default: {MAX_BYTES / 1e6:.0f} MB)")
+    links.add_argument("--download-timeout", type=float, default=DOWNLOAD_TIMEOUT_S, metavar="S",
+                       help=f"stop downloads taking longer than this (default: {DOWNLOAD_TIMEOUT_S:.0f} s)")
+    links.add_argument("--playlist", action="store_true", help="a playlist or channel link: make a score of each item")
+    links.add_argument("--no-cache", action="store_true", help=f"download again even if cached in {default_cache()}")
     t.add_argument("-q", "--quiet", action="store_true", help="no progress output")
     t.add_argument("--json", action="store_true", help="print a JSON summary on stdout")
     e = sub.add_parser("example", help="write a short example recording (a public-domain minuet)")
     e.add_argument("output", type=Path, help="file to write (.flac, .wav, .mp3, ...)")
     return parser
+
+
+def seconds(text: str) -> float:
+    """``90``, ``1:30`` or ``0:01:30`` -> 90.0 seconds.
+
+    >>> seconds("1:30"), seconds("0:01:30.5"), seconds("12")
+    (90.0, 90.5, 12.0)
+    """
+    try:
+        value = 0.0
+        for part in text.split(":"):
+            value = value * 60 + float(part)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not a time: {text!r} (use seconds or m:ss)") from None
+    if value < 0 or len(text.split(":")) > 3:
+        raise argparse.ArgumentTypeError(f"not a time: {text!r} (use seconds or m:ss)")
+    return value
+
+
+def _link_options(args: argparse.Namespace) -> LinkOptions:
+    if args.max_duration <= 0 or args.max_download_mb <= 0 or args.download_timeout <= 0:
+        raise KimiError("--max-duration, --max-download-mb and --download-timeout must be positive")
+    return LinkOptions(cookies=args.cookies, max_duration_s=args.max_duration * 60, max_bytes=int(args.max_download_mb * 1e6),
+                       download_timeout_s=args.download_timeout, cache=None if args.no_cache else default_cache())
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -53,9 +100,14 @@ def main(argv: Sequence[str] | None = None) -> int:
             print(write_example(args.output))
             return 0
         reporter = default_reporter(quiet=args.quiet or args.json)
-        result = transcribe(args.input, args.outdir, model=args.model, device=args.device, formats=args.formats,
-                            title=args.title, reporter=reporter, executor=args.executor, workers=args.workers,
-                            chunk_s=args.chunk_seconds, resume=args.resume, workdir=args.workdir)
+        options = _link_options(args)
+        inputs = playlist_links(args.input, options) if args.playlist and is_link(args.input) else [args.input]
+        results = [
+            transcribe(item, args.outdir, model=args.model, device=args.device, formats=args.formats, title=args.title,
+                       reporter=reporter, executor=args.executor, workers=args.workers, chunk_s=args.chunk_seconds,
+                       resume=args.resume, workdir=args.workdir, start=args.start, end=args.end, links=options)
+            for item in inputs
+        ]
     except KimiError as exc:
         print(f"kimiwonosete: error: {exc}", file=sys.stderr)
         return 1
@@ -63,10 +115,12 @@ def main(argv: Sequence[str] | None = None) -> int:
         print("kimiwonosete: interrupted", file=sys.stderr)
         return 130
     if args.json:
-        print(json.dumps(result.summary(), indent=2))
+        summaries = [r.summary() for r in results]
+        print(json.dumps(summaries if args.playlist else summaries[0], indent=2))
     elif not args.quiet:
-        for path in result.artifacts.values():
-            print(path)
+        for result in results:
+            for path in result.artifacts.values():
+                print(path)
     return 0
 
 

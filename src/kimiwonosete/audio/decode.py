@@ -28,7 +28,7 @@ def _ffmpeg_reason(stderr: str) -> str:
     for ln in reversed(lines):
         if "does not contain any stream" in ln or "matches no streams" in ln:
             return "it has no audio stream"
-        if "Invalid data found" in ln or "could not find codec" in ln.lower():
+        if "Invalid data found" in ln or "could not find codec" in ln.lower() or ln.endswith(": Invalid argument"):
             return "it is not an audio or video file ffmpeg can read"
     return lines[-1] if lines else "ffmpeg failed"
 
@@ -42,12 +42,17 @@ def _check_input(path: Path) -> None:
         raise InputError(f"{path}: the file is empty")
 
 
-def _pcm_blocks(path: Path, sample_rate: int) -> Iterator[bytes]:
-    """ffmpeg's mono float32 output for ``path``, block by block; an InputError if it fails."""
+def _pcm_blocks(path: Path, sample_rate: int, start: float = 0.0, end: float | None = None) -> Iterator[bytes]:
+    """ffmpeg's mono float32 output for seconds ``start`` to ``end`` of ``path``, block by block;
+    an InputError if it fails."""
     _check_input(path)
+    if start < 0 or (end is not None and end <= start):
+        raise InputError(f"{path}: the part to take must start at 0 s or later and end after it starts")
+    seek = ["-ss", f"{start:.6f}"] if start else []
+    length = ["-t", f"{end - start:.6f}"] if end is not None else []
     cmd = [
         ffmpeg_exe(), "-nostdin", "-hide_banner", "-loglevel", "error",
-        "-i", str(path), "-map", "0:a:0", "-vn",
+        *seek, "-i", str(path), *length, "-map", "0:a:0", "-vn",
         "-ac", "1", "-ar", str(sample_rate), "-f", "f32le", "-acodec", "pcm_f32le", "pipe:1",
     ]
     with subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE) as proc:
@@ -69,7 +74,7 @@ def _pcm_blocks(path: Path, sample_rate: int) -> Iterator[bytes]:
     if rc != 0:
         raise InputError(f"{path}: cannot decode audio: {_ffmpeg_reason(b''.join(errors).decode('utf-8', 'replace'))}")
     if total < 4:
-        raise InputError(f"{path}: contains no audio samples")
+        raise InputError(f"{path}: contains no audio samples" + (" in the part asked for" if start or end else ""))
 
 
 def decode(path: str | Path, sample_rate: int) -> np.ndarray:
@@ -86,15 +91,17 @@ def decode(path: str | Path, sample_rate: int) -> np.ndarray:
     return np.frombuffer(buf, dtype="<f4")
 
 
-def decode_to_file(path: str | Path, sample_rate: int, target: str | Path) -> int:
-    """Decode ``path`` like :func:`decode`, streaming the raw little-endian float32 samples into
-    ``target`` (written under a temporary name, then renamed); returns the number of samples.
+def decode_to_file(path: str | Path, sample_rate: int, target: str | Path, start: float = 0.0,
+                   end: float | None = None) -> int:
+    """Decode seconds ``start`` to ``end`` (default: all) of ``path`` like :func:`decode`, streaming
+    the raw little-endian float32 samples into ``target`` (written under a temporary name, then
+    renamed); returns the number of samples.
 
     A long recording never sits in memory: read it back with :func:`open_samples`.
     """
     total = 0
     with atomic_path(Path(target)) as tmp, open(tmp, "wb") as out:
-        for block in _pcm_blocks(Path(path), sample_rate):
+        for block in _pcm_blocks(Path(path), sample_rate, start, end):
             out.write(block)
             total += len(block)
         out.truncate(total - total % 4)

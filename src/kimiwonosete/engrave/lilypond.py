@@ -129,6 +129,15 @@ def _staff(index: int, name: str, score: Score, tempo_marks: dict[int, int]) -> 
             f"    \\new Voice = \"{name}2\" {{ \\voiceTwo\n{lower}\n    }}\n    >>")
 
 
+def credit(score: Score) -> str:
+    """The small line saying how the score was made (and from which link)."""
+    return f"{CREDIT} from {score.url}" if score.url else CREDIT
+
+
+def _recording(score: Score) -> str:
+    return f"\n  subtitle = {lilypond_string('Recording: ' + score.uploader)}" if score.uploader else ""
+
+
 def lilypond_source(score: Score) -> str:
     """The whole ``.ly`` file for ``score``: title, key, meter, tempo, a piano staff."""
     ts, key = score.time_signature, score.key
@@ -137,8 +146,8 @@ def lilypond_source(score: Score) -> str:
     staves = "\n".join(_staff(index, name, score, marks) for index, (name, marks) in enumerate(zip(STAFF_NAMES, marks_by_staff)))
     return f"""\\version "{LILYPOND_VERSION}"
 \\header {{
-  title = {lilypond_string(score.title)}
-  tagline = {lilypond_string(CREDIT)}
+  title = {lilypond_string(score.title)}{_recording(score)}
+  tagline = {lilypond_string(credit(score))}
 }}
 global = {{
   {_key(key)}

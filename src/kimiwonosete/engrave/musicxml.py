@@ -47,14 +47,20 @@ def _sub(parent: ET.Element, tag: str, text: str | int | None = None, **attrib: 
     return el
 
 
-def _header(root: ET.Element, title: str) -> None:
+def _header(root: ET.Element, score: Score) -> None:
+    title = clean_text(score.title)
     if title:
         _sub(_sub(root, "work"), "work-title", title)
         _sub(root, "movement-title", title)
-    encoding = _sub(_sub(root, "identification"), "encoding")
+    identification = _sub(root, "identification")
+    if score.uploader:
+        _sub(identification, "creator", clean_text(score.uploader), type="recording")
+    encoding = _sub(identification, "encoding")
     _sub(encoding, "software", SOFTWARE)
     for element in UNSUPPORTED:
         _sub(encoding, "supports", element=element, type="no")
+    if score.url:
+        _sub(identification, "source", clean_text(score.url))
     score_part = _sub(_sub(root, "part-list"), "score-part", id=PART_ID)
     _sub(score_part, "part-name", PART_NAME)
     # Without an instrument, MuseScore 3 reports "no instrument found for part".
@@ -176,7 +182,7 @@ def musicxml_bytes(score: Score) -> bytes:
     ts = score.time_signature
     n_bars = max(score.n_bars, 1)  # a part needs at least one measure
     root = ET.Element("score-partwise", version="4.0")
-    _header(root, clean_text(score.title))
+    _header(root, score)
     part = _sub(root, "part", id=PART_ID)
     # (staff, voice, bars) in writing order; the second voice is left out of bars where it is silent.
     streams = [(s, v, written_bars(events, ts, n_bars, score.pickup))

@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
+import re
+import tempfile
 import time
 from collections.abc import Callable, Iterable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from functools import partial
 from pathlib import Path
 from typing import Any, TypeVar
@@ -13,6 +16,7 @@ from typing import Any, TypeVar
 from kimiwonosete.engrave.lilypond import lilypond_source, render_pdf
 from kimiwonosete.engrave.midi import performance_midi, score_midi
 from kimiwonosete.engrave.musicxml import musicxml_bytes
+from kimiwonosete.engrave.text import clean_text
 from kimiwonosete.errors import InputError, KimiError, OutputError
 from kimiwonosete.files import check_writable, write_bytes_atomic
 from kimiwonosete.notes import Performance
@@ -21,6 +25,7 @@ from kimiwonosete.pipeline.progress import QuietReporter, Reporter
 from kimiwonosete.pipeline.workfolder import WorkFolder, default_root, job_key
 from kimiwonosete.score.build import build_score
 from kimiwonosete.score.model import Score
+from kimiwonosete.sources.links import Download, LinkOptions, check_length, fetch, is_link
 from kimiwonosete.sources.midi import is_midi, read_performance
 from kimiwonosete.transcription import DEFAULT_BACKEND, Transcriber, get_transcriber
 from kimiwonosete.transcription.chunks import CHUNK_S, MARGIN_S, merge_chunks, plan_chunks
@@ -34,6 +39,7 @@ FORMATS = {
     "performance": ".performance.mid",
 }
 T = TypeVar("T")
+MAX_STEM_CHARS = 80
 
 
 @dataclass
@@ -48,6 +54,8 @@ class Result:
     warnings: list[str] = field(default_factory=list)
     #: chunks of the recording: how many, and how many came from an interrupted run's checkpoints
     chunks: dict[str, int] = field(default_factory=dict)
+    #: where a link's recording came from (its page's title, uploader, address)
+    link: Download | None = None
 
     def summary(self) -> dict[str, Any]:
         """A JSON-ready description (paths, duration, note count, tempo, key, meter, timings)."""
@@ -63,6 +71,8 @@ class Result:
             "bars": self.score.n_bars,
             "timings_s": {k: round(v, 3) for k, v in self.timings.items()},
             "chunks": self.chunks,
+            "link": {"url": self.link.url, "title": self.link.title, "uploader": self.link.uploader}
+            if self.link is not None else None,
             "warnings": self.warnings,
         }
 
@@ -90,15 +100,21 @@ def transcribe(
     chunk_s: float = CHUNK_S,
     resume: bool = False,
     workdir: str | os.PathLike[str] | None = None,
+    start: float = 0.0,
+    end: float | None = None,
+    links: LinkOptions | None = None,
 ) -> Result:
-    """Transcribe the recording at ``path`` and write the chosen formats to ``outdir``.
+    """Transcribe the recording at ``path`` (a file or a link) and write the chosen formats to
+    ``outdir``.
 
+    A link (any page yt-dlp supports, or a direct link to a media file) is fetched first, with
+    ``links`` (limits, cookies, cache, address policy); its title and uploader go into the score.
     A MIDI file (``.mid``, ``.midi``) is taken as the performance itself: no transcription.
-    Audio is decoded into a work folder (under ``workdir``, default :func:`default_root`), cut into
-    ``chunk_s``-second chunks that ``executor`` (``local``, ``ray``, ``ray://HOST:PORT`` or an
-    :class:`Executor`) transcribes with ``workers`` workers, each chunk checkpointed; ``resume``
-    re-uses the checkpoints of an interrupted run of the same job. The work folder is removed
-    once the job has succeeded.
+    Seconds ``start`` to ``end`` of the audio are decoded into a work folder (under ``workdir``,
+    default :func:`default_root`), cut into ``chunk_s``-second chunks that ``executor``
+    (``local``, ``ray``, ``ray://HOST:PORT`` or an :class:`Executor`) transcribes with ``workers``
+    workers, each chunk checkpointed; ``resume`` re-uses the checkpoints of an interrupted run of
+    the same job. The work folder is removed once the job has succeeded.
 
     With ``outdir=None`` nothing is written; the result still holds notes and score.
 
@@ -106,77 +122,125 @@ def transcribe(
     >>> result.artifacts["pdf"]  # doctest: +SKIP
     PosixPath('out/piece.pdf')
     """
-    source = Path(path)
+    text = os.fspath(path)
     reporter = reporter or QuietReporter()
     chosen = parse_formats(formats)
     if chunk_s <= 0:
         raise KimiError("the chunk length must be positive")
+    if start < 0 or (end is not None and end <= start):
+        raise KimiError("--start must be 0 or more and --end after it")
     if isinstance(executor, str):
         executor = get_executor(executor, workers)
-    transcriber = None if is_midi(source) else get_transcriber(model, device)
     out = Path(outdir) if outdir is not None else None
-    targets = {name: out / (source.stem + FORMATS[name]) for name in chosen} if out is not None else {}
-    for target in targets.values():
-        if target.resolve() == source.resolve():
-            raise OutputError(f"{target}: writing it would overwrite the input; choose another output folder (-o)")
     if out is not None:
         check_writable(out)  # fail now, not after minutes of transcription
-    timings: dict[str, float] = {}
-
-    def stage(name: str, fn: Callable[[], T]) -> T:
-        reporter.start(name)
-        t0 = time.perf_counter()
-        value = fn()
-        timings[name] = time.perf_counter() - t0
-        reporter.finish(name, timings[name])
-        return value
-
-    chunks: dict[str, int] = {}
-    warnings: list[str] = []
-    work: WorkFolder | None = None
-    if transcriber is None:
-        performance = stage("read MIDI", partial(read_performance, source))
-    else:
-        if not source.is_file():
-            raise InputError(f"{source}: no such file" if not source.exists() else f"{source}: not a file")
-        key = job_key(source, model=model, device=getattr(transcriber, "device", "cpu"),
-                      sample_rate=transcriber.sample_rate, chunk_s=chunk_s, margin_s=MARGIN_S)
-        work = WorkFolder(Path(workdir) if workdir is not None else default_root(), key)
-        with work.locked():
-            if not resume:
-                if work.finished():
-                    warnings.append(f"an interrupted run of this input had finished {work.finished()} chunks: "
-                                    "starting over (--resume would re-use them)")
-                    reporter.warn(warnings[-1])
-                work.clear()
-            n_samples = stage("decode", partial(work.decode, source, transcriber.sample_rate, resume))
-            performance = stage("transcribe", partial(
-                _transcribe_chunks, work, n_samples, transcriber, model, executor, chunk_s, reporter, chunks))
+    stages = _Stages(reporter)
+    with contextlib.ExitStack() as stack:
+        download: Download | None = None
+        if is_link(text):
+            options = replace(links or LinkOptions(), span=(start, end))
+            into = Path(stack.enter_context(tempfile.TemporaryDirectory(prefix="kimiwonosete-download-")))
+            download = stages.run("download", partial(fetch, text, options, into))
+            source, stem = download.path, safe_stem(download.title or download.id)
+        else:
+            source = Path(text)
+            stem = source.stem
+        targets = {name: out / (stem + FORMATS[name]) for name in chosen} if out is not None else {}
+        for target in targets.values():
+            if target.resolve() == source.resolve():
+                raise OutputError(f"{target}: writing it would overwrite the input; choose another output folder (-o)")
+        if is_midi(source):
+            performance = stages.run("read MIDI", partial(read_performance, source))
+            work = None
+        else:
+            transcriber = get_transcriber(model, device)
+            work = _work_folder(source, transcriber, model, chunk_s, start, end, workdir)
+            with work.locked():
+                if not resume and work.finished():
+                    stages.warn(f"an interrupted run of this input had finished {work.finished()} chunks: "
+                                "starting over (--resume would re-use them)")
+                if not resume:
+                    work.clear()
+                try:
+                    n_samples = stages.run("decode", partial(work.decode, source, transcriber.sample_rate, resume, start, end))
+                except InputError as exc:
+                    if download is None:
+                        raise
+                    # Name the link the user gave, not the temporary file it was saved to.
+                    raise InputError(str(exc).replace(str(source), download.url)) from None
+                if download is not None and download.duration is None:
+                    check_length(download.url, n_samples / transcriber.sample_rate, replace(options, span=(0.0, None)))
+                performance = stages.run("transcribe", partial(
+                    _transcribe_chunks, work, n_samples, transcriber, model, executor, chunk_s, reporter, stages.chunks))
     if not performance.notes:
-        warnings.append("no notes were found (silence?): the score is one empty bar")
-        reporter.warn(warnings[-1])
-    score = stage("score", lambda: build_score(performance, title if title is not None else source.stem))
-    result = Result(source, performance, score, timings=timings, warnings=warnings, chunks=chunks)
+        stages.warn("no notes were found (silence?): the score is one empty bar")
+    score = stages.run("score", lambda: build_score(performance, title if title is not None else
+                                                      (download.title if download is not None else stem)))
+    if download is not None:
+        score.uploader, score.url = download.uploader, download.url
+    result = Result(Path(text) if download is None else Path(download.url), performance, score, timings=stages.timings,
+                    warnings=stages.warnings, chunks=stages.chunks, link=download)
     if out is not None:
-
-        def engrave() -> dict[str, bytes]:
-            ly = lilypond_source(score)
-            makers: dict[str, Callable[[], bytes]] = {
-                "pdf": lambda: render_pdf(ly),
-                "ly": lambda: ly.encode("utf-8"),
-                "musicxml": lambda: musicxml_bytes(score),
-                "mid": lambda: score_midi(score),
-                "performance": lambda: performance_midi(performance),
-            }
-            return {name: makers[name]() for name in chosen}
-
-        rendered = stage("engrave", engrave)
+        rendered = stages.run("engrave", partial(_engrave, score, performance, chosen))
         for name, data in rendered.items():
             write_bytes_atomic(targets[name], data)
             result.artifacts[name] = targets[name]
     if work is not None:
         work.remove()
     return result
+
+
+class _Stages:
+    """Runs stages, timing them and telling the reporter; collects warnings and chunk counts."""
+
+    def __init__(self, reporter: Reporter) -> None:
+        self.reporter = reporter
+        self.timings: dict[str, float] = {}
+        self.warnings: list[str] = []
+        self.chunks: dict[str, int] = {}
+
+    def warn(self, message: str) -> None:
+        self.warnings.append(message)
+        self.reporter.warn(message)
+
+    def run(self, name: str, fn: Callable[[], T]) -> T:
+        self.reporter.start(name)
+        t0 = time.perf_counter()
+        value = fn()
+        self.timings[name] = time.perf_counter() - t0
+        self.reporter.finish(name, self.timings[name])
+        return value
+
+
+def safe_stem(text: str) -> str:
+    """A file name stem made from untrusted text (a video's title): letters, digits, ``-_.``.
+
+    >>> safe_stem("Chopin: Nocturne Op. 9/2 (live)"), safe_stem("../../etc"), safe_stem("")
+    ('Chopin_Nocturne_Op._9_2_live', 'etc', 'recording')
+    """
+    stem = re.sub(r"[^\w.-]+", "_", clean_text(text)).strip("._-")[:MAX_STEM_CHARS].rstrip("._-")
+    return stem or "recording"
+
+
+def _work_folder(source: Path, transcriber: Transcriber, model: str, chunk_s: float, start: float, end: float | None,
+                 workdir: str | os.PathLike[str] | None) -> WorkFolder:
+    if not source.is_file():
+        raise InputError(f"{source}: no such file" if not source.exists() else f"{source}: not a file")
+    key = job_key(source, model=model, device=getattr(transcriber, "device", "cpu"), sample_rate=transcriber.sample_rate,
+                  chunk_s=chunk_s, margin_s=MARGIN_S, start=start, end=end)
+    return WorkFolder(Path(workdir) if workdir is not None else default_root(), key)
+
+
+def _engrave(score: Score, performance: Performance, chosen: list[str]) -> dict[str, bytes]:
+    ly = lilypond_source(score)
+    makers: dict[str, Callable[[], bytes]] = {
+        "pdf": lambda: render_pdf(ly),
+        "ly": lambda: ly.encode("utf-8"),
+        "musicxml": lambda: musicxml_bytes(score),
+        "mid": lambda: score_midi(score),
+        "performance": lambda: performance_midi(performance),
+    }
+    return {name: makers[name]() for name in chosen}
 
 
 def _transcribe_chunks(

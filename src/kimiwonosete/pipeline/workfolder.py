@@ -76,11 +76,11 @@ class WorkFolder:
         finally:
             os.close(fd)
 
-    def decode(self, source: Path, sample_rate: int, reuse: bool) -> int:
-        """The number of samples of ``source`` in ``samples.f32``, decoding it unless ``reuse``
-        finds it there already."""
+    def decode(self, source: Path, sample_rate: int, reuse: bool, start: float = 0.0, end: float | None = None) -> int:
+        """The number of samples of ``source`` (seconds ``start`` to ``end``) in ``samples.f32``,
+        decoding it unless ``reuse`` finds it there already."""
         if not (reuse and self.samples.exists()):
-            return decode_to_file(source, sample_rate, self.samples)
+            return decode_to_file(source, sample_rate, self.samples, start, end)
         return len(open_samples(self.samples))
 
     def _file(self, chunk: Chunk) -> Path:

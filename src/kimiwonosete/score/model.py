@@ -139,6 +139,9 @@ class Score:
     dynamics: tuple[tuple[int, str], ...] = ()
     #: Key signature changes after the first: (bar index, key).
     key_changes: tuple[tuple[int, KeySignature], ...] = ()
+    #: Where the recording came from, for a link: who put it online, and its address (untrusted).
+    uploader: str = ""
+    url: str = ""
 
     @property
     def marks(self) -> tuple[tuple[int, int], ...]:

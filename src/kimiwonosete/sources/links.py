@@ -1,0 +1,357 @@
+"""Links as input: the best audio stream of a page yt-dlp supports (YouTube first), or a direct
+link to a media file, fetched with the yt-dlp Python API, with limits and one-line errors.
+
+A server must not let users reach its own network through a link: :class:`LinkPolicy` refuses
+private, loopback and link-local addresses. It is checked where every connection is made (after
+DNS resolution, so also for each redirect and for a name that resolves to a private address),
+not on the link's text alone.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import contextvars
+import hashlib
+import io
+import ipaddress
+import json
+import os
+import re
+import shutil
+import socket
+import tempfile
+import time
+import urllib.parse
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from kimiwonosete.errors import InputError, KimiError
+
+SCHEMES = ("http", "https")
+MAX_DURATION_S = 3600.0
+MAX_BYTES = 2_000_000_000
+SOCKET_TIMEOUT_S = 30.0
+DOWNLOAD_TIMEOUT_S = 1800.0
+MEDIA_NAME = "media"  # the downloaded file: media.<ext>, beside info.json
+_LINK = re.compile(r"^[a-zA-Z][a-zA-Z0-9+.-]*:")
+
+
+class LinkError(KimiError):
+    """A link that cannot be fetched (unreachable, refused, not media, too long, ...)."""
+
+
+def is_link(text: str) -> bool:
+    """Whether ``text`` is meant as a link (``scheme:...``) rather than a file's path.
+
+    >>> is_link("https://youtu.be/x"), is_link("file:///etc/passwd"), is_link("music/piece.flac")
+    (True, True, False)
+    """
+    return bool(_LINK.match(text)) and not Path(text).exists()
+
+
+@dataclass(frozen=True)
+class LinkPolicy:
+    """Which links may be fetched: http(s) only, and (unless ``allow_private``) only to public
+    addresses; ``blocked`` adds networks refused even when public.
+
+    >>> LinkPolicy().check_url("file:///etc/passwd")
+    Traceback (most recent call last):
+    ...
+    kimiwonosete.sources.links.LinkError: file:///etc/passwd: only http and https links are accepted
+    """
+
+    allow_private: bool = False
+    blocked: tuple[ipaddress.IPv4Network | ipaddress.IPv6Network, ...] = ()
+
+    def check_url(self, url: str) -> None:
+        parts = urllib.parse.urlsplit(url)
+        if parts.scheme.lower() not in SCHEMES:
+            raise LinkError(f"{url}: only http and https links are accepted")
+        if not parts.hostname:
+            raise LinkError(f"{url}: the link has no host")
+
+    def check_address(self, host: str, address: str) -> None:
+        ip = ipaddress.ip_address(address.split("%", 1)[0])
+        if isinstance(ip, ipaddress.IPv6Address) and ip.ipv4_mapped:
+            ip = ip.ipv4_mapped
+        if any(ip in net for net in self.blocked) or not (self.allow_private or (ip.is_global and not ip.is_multicast)):
+            raise RefusedAddress(f"{host} is at {ip}, a private, loopback or reserved address: links there are refused")
+
+
+#: What the command line uses: any address (a user may fetch from their own network).
+OPEN = LinkPolicy(allow_private=True)
+
+
+class RefusedAddress(OSError):
+    """Raised inside yt-dlp's connection code: the policy refused where a connection would go."""
+
+
+_policy: contextvars.ContextVar[LinkPolicy | None] = contextvars.ContextVar("link_policy", default=None)
+_refused: contextvars.ContextVar[list[str] | None] = contextvars.ContextVar("link_refused", default=None)
+_getaddrinfo = socket.getaddrinfo
+
+
+def _guarded_getaddrinfo(host, port, *args, **kwargs):  # type: ignore[no-untyped-def]
+    """``socket.getaddrinfo`` that lets the active policy veto every address it returns. Both of
+    yt-dlp's HTTP stacks (urllib, requests/urllib3) connect only to addresses from here."""
+    found = _getaddrinfo(host, port, *args, **kwargs)
+    policy = _policy.get()
+    if policy is not None:
+        for *_, sockaddr in found:
+            try:
+                policy.check_address(str(host), sockaddr[0])
+            except RefusedAddress as exc:
+                refused = _refused.get()
+                if refused is not None:
+                    refused.append(str(exc))
+                raise
+    return found
+
+
+@contextlib.contextmanager
+def _enforced(policy: LinkPolicy) -> Iterator[list[str]]:
+    if socket.getaddrinfo is not _guarded_getaddrinfo:
+        socket.getaddrinfo = _guarded_getaddrinfo
+    refused: list[str] = []
+    tokens = _policy.set(policy), _refused.set(refused)
+    try:
+        yield refused
+    finally:
+        _policy.reset(tokens[0])
+        _refused.reset(tokens[1])
+
+
+@dataclass(frozen=True)
+class LinkOptions:
+    """How links are fetched. ``cache``: a folder keeping downloads by video id (or URL) so that a
+    link is downloaded once; ``None`` downloads afresh every time."""
+
+    cookies: Path | None = None
+    max_duration_s: float = MAX_DURATION_S
+    max_bytes: int = MAX_BYTES
+    socket_timeout_s: float = SOCKET_TIMEOUT_S
+    download_timeout_s: float = DOWNLOAD_TIMEOUT_S
+    cache: Path | None = None
+    policy: LinkPolicy = OPEN
+    #: seconds of the recording that will be used (``--start``/``--end``), for the length limit
+    span: tuple[float, float | None] = (0.0, None)
+
+
+@dataclass(frozen=True)
+class Download:
+    """A fetched recording and what its page says about it (untrusted text)."""
+
+    path: Path
+    url: str
+    title: str
+    uploader: str
+    duration: float | None
+    id: str = ""
+    extra: dict[str, Any] = field(default_factory=dict)
+
+
+def default_cache() -> Path:
+    cache = os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache"
+    return Path(cache) / "kimiwonosete" / "downloads"
+
+
+class _Log:
+    """yt-dlp's messages, kept (never printed): the last error explains a failure."""
+
+    def __init__(self) -> None:
+        self.messages: list[str] = []
+
+    def debug(self, msg: str) -> None:
+        self.messages.append(msg)
+
+    info = warning = debug
+
+    def error(self, msg: str) -> None:
+        self.messages.append(msg)
+
+
+def _reason(message: str) -> str:
+    """yt-dlp's error text without its prefixes and advice.
+
+    >>> _reason("ERROR: [generic] Unable to download webpage: HTTP Error 404: Not Found (caused by <HTTPError 404>)")
+    'HTTP Error 404: Not Found'
+    >>> _reason("ERROR: [youtube] abc: Private video. Sign in if you've been granted access to this video")
+    "Private video. Sign in if you've been granted access to this video"
+    """
+    text = re.sub(r"^(ERROR:\s*)?(\[[^\]]+\]\s*)?", "", message.strip())
+    text = re.sub(r"\s*\(caused by .*$", "", text, flags=re.S)
+    text = re.sub(r";\s*please report this issue.*$", "", text, flags=re.S | re.I)
+    text = re.sub(r"^Unable to download (webpage|API page|video data):\s*", "", text)
+    text = re.sub(r"^[\w-]{6,}:\s+(?=[A-Z])", "", text)  # a leading video id
+    text = re.sub(r"<urlopen error (.*)>$", r"\1", text)
+    return text.strip() or "the download failed"
+
+
+def _explain(url: str, message: str, refused: list[str]) -> LinkError:
+    if refused:
+        return LinkError(f"{url}: {refused[0]}")
+    reason = _reason(message)
+    lowered = reason.lower()
+    if "unsupported url" in lowered:
+        return LinkError(f"{url}: no audio or video found at this link")
+    if "timed out" in lowered or "timeout" in lowered:
+        return LinkError(f"{url}: the server did not answer in time ({reason})")
+    if any(s in lowered for s in ("name or service not known", "connection refused", "no route", "failed to resolve",
+                                  "temporary failure in name resolution", "network is unreachable")):
+        return LinkError(f"{url}: cannot reach the server ({reason})")
+    return LinkError(f"{url}: {reason}")
+
+
+def _check_cookies(path: Path) -> None:
+    from http.cookiejar import LoadError
+
+    from yt_dlp.cookies import YoutubeDLCookieJar
+
+    if not path.is_file():
+        raise InputError(f"{path}: no such cookies file")
+    jar = YoutubeDLCookieJar(str(path))
+    try:
+        with contextlib.redirect_stderr(io.StringIO()):
+            jar.load(ignore_discard=True, ignore_expires=True)
+    except (LoadError, OSError, UnicodeDecodeError, ValueError):
+        raise InputError(f"{path}: not a Netscape-format cookies file (export one with a browser extension or "
+                         "yt-dlp --cookies-from-browser)") from None
+
+
+@contextlib.contextmanager
+def _private_cookies(path: Path | None) -> Iterator[str | None]:
+    """A private copy of the cookies file: yt-dlp writes cookies back when it closes, and the
+    user's file must stay as it is."""
+    if path is None:
+        yield None
+        return
+    _check_cookies(path)
+    with tempfile.TemporaryDirectory(prefix="kimiwonosete-cookies-") as tmp:
+        copy = Path(tmp) / "cookies.txt"
+        shutil.copyfile(path, copy)
+        os.chmod(copy, 0o600)
+        yield str(copy)
+
+
+def _ydl_options(options: LinkOptions, log: _Log, cookiefile: str | None, **extra: Any) -> dict[str, Any]:
+    return {
+        "logger": log, "quiet": True, "no_warnings": True, "noprogress": True, "color": "never",
+        "format": "bestaudio/best", "noplaylist": True,
+        "socket_timeout": options.socket_timeout_s,
+        "retries": 1, "fragment_retries": 1, "extractor_retries": 0, "file_access_retries": 0,
+        "max_filesize": options.max_bytes,
+        "cookiefile": cookiefile, "cachedir": False,
+        # Native downloaders only: ffmpeg as a downloader would open connections the policy cannot see.
+        "hls_prefer_native": True, "external_downloader": {}, "proxy": "" if not options.policy.allow_private else None,
+        "updatetime": False, "overwrites": True,
+        **extra,
+    }
+
+
+def _key(info: dict[str, Any], url: str) -> str:
+    """Cache key: the site's video id where it has one, else the link itself."""
+    extractor = str(info.get("extractor_key") or "")
+    ident = str(info.get("id") or "")
+    basis = f"{extractor}:{ident}" if extractor and extractor.lower() != "generic" and ident else f"url:{url}"
+    return hashlib.sha256(basis.encode()).hexdigest()[:24]
+
+
+def check_length(url: str, duration: float | None, options: LinkOptions) -> None:
+    if duration is None:
+        return
+    start, end = options.span
+    used = (min(end, duration) if end is not None else duration) - start
+    if used > options.max_duration_s:
+        raise LinkError(f"{url}: the recording is {duration / 60:.0f} min long, over the {options.max_duration_s / 60:.0f} min "
+                        "limit (take part of it with --start/--end, or raise --max-duration)")
+
+
+def _cached(folder: Path) -> Download | None:
+    try:
+        meta = json.loads((folder / "info.json").read_text())
+        media = next(p for p in folder.glob(f"{MEDIA_NAME}.*") if not p.name.endswith((".part", ".ytdl")))
+    except (OSError, ValueError, StopIteration):
+        return None
+    return Download(media, meta["url"], meta["title"], meta["uploader"], meta["duration"], meta["id"])
+
+
+def fetch(url: str, options: LinkOptions, into: Path) -> Download:
+    """Download the best audio stream of ``url`` into a folder under ``into`` (or find it in
+    ``options.cache``) and return it with its metadata. Errors are one-line :class:`LinkError`\\ s.
+    """
+    import yt_dlp
+
+    options.policy.check_url(url)
+    log = _Log()
+    with _enforced(options.policy) as refused, _private_cookies(options.cookies) as cookiefile:
+        try:
+            with yt_dlp.YoutubeDL(_ydl_options(options, log, cookiefile, extract_flat="in_playlist")) as ydl:
+                info = ydl.extract_info(url, download=False)
+        except yt_dlp.utils.YoutubeDLError as exc:
+            raise _explain(url, str(exc), refused) from None
+        if info.get("_type") in ("playlist", "multi_video"):
+            raise LinkError(f"{url}: this is a playlist or channel ({len(info.get('entries') or [])} items); "
+                            "give one video's link, or --playlist to make a score of each")
+        check_length(url, info.get("duration"), options)
+        key = _key(info, url)
+        root = options.cache if options.cache is not None else into
+        final = root / key
+        if options.cache is not None and (hit := _cached(final)) is not None:
+            return hit
+        root.mkdir(parents=True, exist_ok=True)
+        work = Path(tempfile.mkdtemp(prefix=f".{key}-", dir=root))
+        started = time.monotonic()
+
+        def limit(progress: dict[str, Any]) -> None:
+            size = max(progress.get("downloaded_bytes") or 0, progress.get("total_bytes") or 0)
+            if size > options.max_bytes:
+                raise LinkError(f"{url}: the download is larger than the {options.max_bytes / 1e6:.0f} MB limit")
+            if time.monotonic() - started > options.download_timeout_s:
+                raise LinkError(f"{url}: the download took longer than {options.download_timeout_s:.0f} s and was stopped")
+
+        try:
+            extra = {"outtmpl": str(work / f"{MEDIA_NAME}.%(ext)s"), "progress_hooks": [limit]}
+            with yt_dlp.YoutubeDL(_ydl_options(options, log, cookiefile, **extra)) as ydl:
+                full = ydl.extract_info(info.get("webpage_url") or url, download=True)
+            media = [p for p in work.glob(f"{MEDIA_NAME}.*") if not p.name.endswith((".part", ".ytdl"))]
+            if not media:
+                if any("larger than max-filesize" in m for m in log.messages):
+                    raise LinkError(f"{url}: the download is larger than the {options.max_bytes / 1e6:.0f} MB limit")
+                raise LinkError(f"{url}: nothing was downloaded ({_reason(log.messages[-1]) if log.messages else 'no media'})")
+            meta = {"url": full.get("webpage_url") or url, "title": str(full.get("title") or full.get("id") or ""),
+                    "uploader": str(full.get("uploader") or full.get("channel") or ""),
+                    "duration": full.get("duration"), "id": str(full.get("id") or "")}
+            (work / "info.json").write_text(json.dumps(meta))
+            shutil.rmtree(final, ignore_errors=True)
+            os.replace(work, final)
+        except yt_dlp.utils.YoutubeDLError as exc:
+            cause = exc.exc_info[1] if getattr(exc, "exc_info", None) else None
+            if isinstance(cause, LinkError):
+                raise cause from None
+            raise _explain(url, str(exc), refused) from None
+        finally:
+            shutil.rmtree(work, ignore_errors=True)
+    download = _cached(final)
+    assert download is not None
+    return download
+
+
+def playlist_links(url: str, options: LinkOptions) -> list[str]:
+    """The links of a playlist's or channel's items (a single video: just ``url``)."""
+    import yt_dlp
+
+    options.policy.check_url(url)
+    log = _Log()
+    with _enforced(options.policy) as refused, _private_cookies(options.cookies) as cookiefile:
+        try:
+            opts = _ydl_options(options, log, cookiefile, extract_flat="in_playlist", noplaylist=False)
+            with yt_dlp.YoutubeDL(opts) as ydl:
+                info = ydl.extract_info(url, download=False)
+        except yt_dlp.utils.YoutubeDLError as exc:
+            raise _explain(url, str(exc), refused) from None
+    if info.get("_type") not in ("playlist", "multi_video"):
+        return [url]
+    links = [e.get("url") or e.get("webpage_url") for e in info.get("entries") or []]
+    return [link for link in links if link]

@@ -11,7 +11,7 @@ from pathlib import Path
 from kimiwonosete.errors import KimiError
 from kimiwonosete.examples import write_example
 from kimiwonosete.pipeline.progress import default_reporter
-from kimiwonosete.pipeline.run import FORMATS, transcribe
+from kimiwonosete.pipeline.run import FORMATS, safe_stem, transcribe
 from kimiwonosete.pipeline.workfolder import default_root
 from kimiwonosete.sources.links import (
     DOWNLOAD_TIMEOUT_S,
@@ -101,12 +101,17 @@ def main(argv: Sequence[str] | None = None) -> int:
             return 0
         reporter = default_reporter(quiet=args.quiet or args.json)
         options = _link_options(args)
-        inputs = playlist_links(args.input, options) if args.playlist and is_link(args.input) else [args.input]
+        if args.playlist and is_link(args.input):
+            # Numbered names keep items apart (and in order) even when their titles are alike.
+            items = playlist_links(args.input, options)
+            inputs = [(link, f"{i:02d}-{safe_stem(title)}") for i, (link, title) in enumerate(items, start=1)]
+        else:
+            inputs = [(args.input, None)]
         results = [
             transcribe(item, args.outdir, model=args.model, device=args.device, formats=args.formats, title=args.title,
                        reporter=reporter, executor=args.executor, workers=args.workers, chunk_s=args.chunk_seconds,
-                       resume=args.resume, workdir=args.workdir, start=args.start, end=args.end, links=options)
-            for item in inputs
+                       resume=args.resume, workdir=args.workdir, start=args.start, end=args.end, links=options, stem=stem)
+            for item, stem in inputs
         ]
     except KimiError as exc:
         print(f"kimiwonosete: error: {exc}", file=sys.stderr)

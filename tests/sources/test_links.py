@@ -66,6 +66,8 @@ def site(example_flac: Path, tmp_path_factory: pytest.TempPathFactory) -> Iterat
     escaped = HOSTILE_TITLE.replace("&", "&amp;").replace("<", "&lt;").replace('"', "&quot;")
     (root / "hostile.html").write_text(f'<html><head><title>{escaped}</title></head><body>'
                                        f'<audio src="piece.webm" controls></audio></body></html>')
+    (root / "two.html").write_text('<html><head><title>Two pieces</title></head><body><audio src="piece.wav"></audio>'
+                                   '<audio src="piece.mp3"></audio></body></html>')
     (root / "notes.txt").write_text("not audio at all\n" * 100)
     shutil.copy(root / "notes.txt", root / "fake.mp3")  # a text file named and typed as audio
     server = ThreadingHTTPServer(("127.0.0.1", 0), lambda *a: Handler(*a, directory=str(root)))
@@ -194,3 +196,13 @@ def test_the_policy_refuses_private_addresses_behind_a_redirect(site: str, tmp_p
     assert fetch(f"{site}/piece.wav", LinkOptions(policy=policy), tmp_path / "ok").path.is_file()
     with pytest.raises(LinkError, match="127.0.0.2, a private"):
         fetch(f"{site}/redirect/http://127.0.0.2:{port}/piece.wav", LinkOptions(policy=policy), tmp_path / "no")
+
+
+def test_a_playlist_is_refused_unless_asked_for(site: str, tmp_path: Path) -> None:
+    refused = run_cli("transcribe", f"{site}/two.html", "-o", tmp_path, "--model", "basic-pitch")
+    assert refused.returncode == 1 and "playlist or channel (2 items)" in refused.stderr, refused.stderr
+    proc = run_cli("transcribe", f"{site}/two.html", "-o", tmp_path, "--model", "basic-pitch", "--playlist",
+                   "--formats", "ly", "--json")
+    assert proc.returncode == 0, proc.stderr
+    summaries = json.loads(proc.stdout)
+    assert [Path(s["artifacts"]["ly"]).name for s in summaries] == ["01-Two_pieces_1.ly", "02-Two_pieces_2.ly"]

@@ -103,6 +103,7 @@ def transcribe(
     start: float = 0.0,
     end: float | None = None,
     links: LinkOptions | None = None,
+    stem: str | None = None,
 ) -> Result:
     """Transcribe the recording at ``path`` (a file or a link) and write the chosen formats to
     ``outdir``.
@@ -116,7 +117,9 @@ def transcribe(
     workers, each chunk checkpointed; ``resume`` re-uses the checkpoints of an interrupted run of
     the same job. The work folder is removed once the job has succeeded.
 
-    With ``outdir=None`` nothing is written; the result still holds notes and score.
+    The files are named ``stem`` + suffix (default: the input file's stem, or for a link a stem
+    made from its title). With ``outdir=None`` nothing is written; the result still holds notes
+    and score.
 
     >>> result = transcribe("piece.flac", "out")  # doctest: +SKIP
     >>> result.artifacts["pdf"]  # doctest: +SKIP
@@ -141,10 +144,11 @@ def transcribe(
             options = replace(links or LinkOptions(), span=(start, end))
             into = Path(stack.enter_context(tempfile.TemporaryDirectory(prefix="kimiwonosete-download-")))
             download = stages.run("download", partial(fetch, text, options, into))
-            source, stem = download.path, safe_stem(download.title or download.id)
+            source = download.path
+            stem = stem or safe_stem(download.title or download.id)
         else:
             source = Path(text)
-            stem = source.stem
+            stem = stem or source.stem
         targets = {name: out / (stem + FORMATS[name]) for name in chosen} if out is not None else {}
         for target in targets.values():
             if target.resolve() == source.resolve():

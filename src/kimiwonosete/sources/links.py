@@ -338,8 +338,8 @@ def fetch(url: str, options: LinkOptions, into: Path) -> Download:
     return download
 
 
-def playlist_links(url: str, options: LinkOptions) -> list[str]:
-    """The links of a playlist's or channel's items (a single video: just ``url``)."""
+def playlist_links(url: str, options: LinkOptions) -> list[tuple[str, str]]:
+    """(link, title) of each item of a playlist or channel (a single video: just ``url``)."""
     import yt_dlp
 
     options.policy.check_url(url)
@@ -352,6 +352,6 @@ def playlist_links(url: str, options: LinkOptions) -> list[str]:
         except yt_dlp.utils.YoutubeDLError as exc:
             raise _explain(url, str(exc), refused) from None
     if info.get("_type") not in ("playlist", "multi_video"):
-        return [url]
-    links = [e.get("url") or e.get("webpage_url") for e in info.get("entries") or []]
-    return [link for link in links if link]
+        return [(url, str(info.get("title") or ""))]
+    entries = [(e.get("url") or e.get("webpage_url"), str(e.get("title") or "")) for e in info.get("entries") or []]
+    return [(link, title) for link, title in entries if link]

@@ -6,7 +6,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from kimiwonosete.audio import decode, ffmpeg_exe
+from kimiwonosete.audio import decode, decode_to_file, ffmpeg_exe, open_samples
 from kimiwonosete.errors import InputError
 
 TONE_S = 1.5
@@ -93,3 +93,21 @@ def test_video_without_audio_is_an_input_error(tmp_path: Path) -> None:
     )
     with pytest.raises(InputError, match="no audio"):
         decode(video, 44100)
+
+
+def test_decode_to_file_streams_the_part_asked_for(tmp_path: Path) -> None:
+    wav = _make(tmp_path / "tone.wav", "-ar", "16000")
+    whole = decode(wav, 16000)
+    n = decode_to_file(wav, 16000, tmp_path / "part.f32", start=0.5, end=1.0)
+    part = open_samples(tmp_path / "part.f32")
+    assert n == len(part) == 8000
+    np.testing.assert_allclose(part, whole[8000:16000], atol=1e-4)
+    assert decode_to_file(wav, 16000, tmp_path / "all.f32") == len(whole)
+    assert not list(tmp_path.glob(".*part"))
+
+
+def test_a_part_past_the_end_is_an_input_error(tmp_path: Path) -> None:
+    wav = _make(tmp_path / "tone.wav")
+    with pytest.raises(InputError, match="no audio samples in the part asked for"):
+        decode_to_file(wav, 16000, tmp_path / "part.f32", start=5.0)
+    assert not (tmp_path / "part.f32").exists()

@@ -8,6 +8,8 @@ chunk's samples (Ray): the whole recording is never copied around.
 
 from __future__ import annotations
 
+import ctypes
+import gc
 import logging
 import multiprocessing
 import os
@@ -59,7 +61,25 @@ def shifted(performance: Performance, seconds: float) -> Performance:
 def transcribe_chunk(
     transcriber: Transcriber, samples: np.ndarray, chunk: Chunk, progress: ProgressFn | None = None
 ) -> Performance:
-    return shifted(transcriber.transcribe(samples, progress), chunk.start / transcriber.sample_rate)
+    performance = shifted(transcriber.transcribe(samples, progress), chunk.start / transcriber.sample_rate)
+    _give_back_memory()
+    return performance
+
+
+def _give_back_memory() -> None:
+    """Return freed heap to the system between chunks. Without it glibc's heap fragments and a
+    worker's resident memory grows by ~30 MB a chunk (measured with Transkun: 0.59 GB after the
+    first 66 s chunk, 0.74 GB after the sixth; flat at 0.46 GB with this)."""
+    gc.collect()
+    if _libc is not None:
+        _libc.malloc_trim(0)
+
+
+try:
+    _libc: ctypes.CDLL | None = ctypes.CDLL("libc.so.6")
+    _libc.malloc_trim  # noqa: B018  (glibc only)
+except (OSError, AttributeError):
+    _libc = None
 
 
 class Executor(Protocol):

@@ -46,7 +46,8 @@ MAX_STEM_CHARS = 80
 class Result:
     """What one run produced: the notes, the score, the files written and the time each stage took."""
 
-    source: Path
+    #: the input file's path, or the link
+    source: str
     performance: Performance
     score: Score
     artifacts: dict[str, Path] = field(default_factory=dict)
@@ -60,7 +61,7 @@ class Result:
     def summary(self) -> dict[str, Any]:
         """A JSON-ready description (paths, duration, note count, tempo, key, meter, timings)."""
         return {
-            "source": str(self.source),
+            "source": self.source,
             "artifacts": {k: str(v) for k, v in self.artifacts.items()},
             "duration_s": round(self.performance.duration, 3),
             "notes": len(self.performance.notes),
@@ -182,7 +183,7 @@ def transcribe(
                                                       (download.title if download is not None else stem)))
     if download is not None:
         score.uploader, score.url = download.uploader, download.url
-    result = Result(Path(text) if download is None else Path(download.url), performance, score, timings=stages.timings,
+    result = Result(text, performance, score, timings=stages.timings,
                     warnings=stages.warnings, chunks=stages.chunks, link=download)
     if out is not None:
         rendered = stages.run("engrave", partial(_engrave, score, performance, chosen))

@@ -23,7 +23,7 @@ import tempfile
 import time
 import urllib.parse
 from collections.abc import Iterator
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -149,7 +149,6 @@ class Download:
     uploader: str
     duration: float | None
     id: str = ""
-    extra: dict[str, Any] = field(default_factory=dict)
 
 
 def default_cache() -> Path:
@@ -177,7 +176,7 @@ def _reason(message: str) -> str:
 
     >>> _reason("ERROR: [generic] Unable to download webpage: HTTP Error 404: Not Found (caused by <HTTPError 404>)")
     'HTTP Error 404: Not Found'
-    >>> _reason("ERROR: [youtube] abc: Private video. Sign in if you've been granted access to this video")
+    >>> _reason("ERROR: [youtube] dQw4w9WgXcQ: Private video. Sign in if you've been granted access to this video")
     "Private video. Sign in if you've been granted access to this video"
     """
     text = re.sub(r"^(ERROR:\s*)?(\[[^\]]+\]\s*)?", "", message.strip())
@@ -280,59 +279,57 @@ def _cached(folder: Path) -> Download | None:
 def fetch(url: str, options: LinkOptions, into: Path) -> Download:
     """Download the best audio stream of ``url`` into a folder under ``into`` (or find it in
     ``options.cache``) and return it with its metadata. Errors are one-line :class:`LinkError`\\ s.
+
+    The page is read once: its metadata decide (playlist? too long? cached?) before any media
+    is downloaded.
     """
     import yt_dlp
 
     options.policy.check_url(url)
+    root = options.cache if options.cache is not None else into
+    root.mkdir(parents=True, exist_ok=True)
+    work = Path(tempfile.mkdtemp(prefix=".download-", dir=root))
+    started = time.monotonic()
+
+    def limit(progress: dict[str, Any]) -> None:
+        size = max(progress.get("downloaded_bytes") or 0, progress.get("total_bytes") or 0)
+        if size > options.max_bytes:
+            raise LinkError(f"{url}: the download is larger than the {options.max_bytes / 1e6:.0f} MB limit")
+        if time.monotonic() - started > options.download_timeout_s:
+            raise LinkError(f"{url}: the download took longer than {options.download_timeout_s:.0f} s and was stopped")
+
     log = _Log()
-    with _enforced(options.policy) as refused, _private_cookies(options.cookies) as cookiefile:
-        try:
-            with yt_dlp.YoutubeDL(_ydl_options(options, log, cookiefile, extract_flat="in_playlist")) as ydl:
-                info = ydl.extract_info(url, download=False)
-        except yt_dlp.utils.YoutubeDLError as exc:
-            raise _explain(url, str(exc), refused) from None
-        if info.get("_type") in ("playlist", "multi_video"):
-            raise LinkError(f"{url}: this is a playlist or channel ({len(info.get('entries') or [])} items); "
-                            "give one video's link, or --playlist to make a score of each")
-        check_length(url, info.get("duration"), options)
-        key = _key(info, url)
-        root = options.cache if options.cache is not None else into
-        final = root / key
-        if options.cache is not None and (hit := _cached(final)) is not None:
-            return hit
-        root.mkdir(parents=True, exist_ok=True)
-        work = Path(tempfile.mkdtemp(prefix=f".{key}-", dir=root))
-        started = time.monotonic()
-
-        def limit(progress: dict[str, Any]) -> None:
-            size = max(progress.get("downloaded_bytes") or 0, progress.get("total_bytes") or 0)
-            if size > options.max_bytes:
+    try:
+        with _enforced(options.policy) as refused, _private_cookies(options.cookies) as cookiefile:
+            extra = {"outtmpl": str(work / f"{MEDIA_NAME}.%(ext)s"), "progress_hooks": [limit], "extract_flat": "in_playlist"}
+            try:
+                with yt_dlp.YoutubeDL(_ydl_options(options, log, cookiefile, **extra)) as ydl:
+                    info = ydl.extract_info(url, download=False)
+                    if info.get("_type") in ("playlist", "multi_video"):
+                        raise LinkError(f"{url}: this is a playlist or channel ({len(info.get('entries') or [])} items); "
+                                        "give one video's link, or --playlist to make a score of each")
+                    check_length(url, info.get("duration"), options)
+                    final = root / _key(info, url)
+                    if options.cache is not None and (hit := _cached(final)) is not None:
+                        return hit
+                    ydl.process_ie_result(info, download=True)
+            except yt_dlp.utils.YoutubeDLError as exc:
+                cause = exc.exc_info[1] if getattr(exc, "exc_info", None) else None
+                if isinstance(cause, LinkError):
+                    raise cause from None
+                raise _explain(url, str(exc), refused) from None
+        if not any(p.name.startswith(f"{MEDIA_NAME}.") and not p.name.endswith((".part", ".ytdl")) for p in work.iterdir()):
+            if any("larger than max-filesize" in m for m in log.messages):
                 raise LinkError(f"{url}: the download is larger than the {options.max_bytes / 1e6:.0f} MB limit")
-            if time.monotonic() - started > options.download_timeout_s:
-                raise LinkError(f"{url}: the download took longer than {options.download_timeout_s:.0f} s and was stopped")
-
-        try:
-            extra = {"outtmpl": str(work / f"{MEDIA_NAME}.%(ext)s"), "progress_hooks": [limit]}
-            with yt_dlp.YoutubeDL(_ydl_options(options, log, cookiefile, **extra)) as ydl:
-                full = ydl.extract_info(info.get("webpage_url") or url, download=True)
-            media = [p for p in work.glob(f"{MEDIA_NAME}.*") if not p.name.endswith((".part", ".ytdl"))]
-            if not media:
-                if any("larger than max-filesize" in m for m in log.messages):
-                    raise LinkError(f"{url}: the download is larger than the {options.max_bytes / 1e6:.0f} MB limit")
-                raise LinkError(f"{url}: nothing was downloaded ({_reason(log.messages[-1]) if log.messages else 'no media'})")
-            meta = {"url": full.get("webpage_url") or url, "title": str(full.get("title") or full.get("id") or ""),
-                    "uploader": str(full.get("uploader") or full.get("channel") or ""),
-                    "duration": full.get("duration"), "id": str(full.get("id") or "")}
-            (work / "info.json").write_text(json.dumps(meta))
-            shutil.rmtree(final, ignore_errors=True)
-            os.replace(work, final)
-        except yt_dlp.utils.YoutubeDLError as exc:
-            cause = exc.exc_info[1] if getattr(exc, "exc_info", None) else None
-            if isinstance(cause, LinkError):
-                raise cause from None
-            raise _explain(url, str(exc), refused) from None
-        finally:
-            shutil.rmtree(work, ignore_errors=True)
+            raise LinkError(f"{url}: nothing was downloaded ({_reason(log.messages[-1]) if log.messages else 'no media'})")
+        meta = {"url": info.get("webpage_url") or url, "title": str(info.get("title") or info.get("id") or ""),
+                "uploader": str(info.get("uploader") or info.get("channel") or ""),
+                "duration": info.get("duration"), "id": str(info.get("id") or "")}
+        (work / "info.json").write_text(json.dumps(meta))
+        shutil.rmtree(final, ignore_errors=True)
+        os.replace(work, final)
+    finally:
+        shutil.rmtree(work, ignore_errors=True)
     download = _cached(final)
     assert download is not None
     return download

@@ -156,7 +156,7 @@ def test_a_text_file_served_as_audio_is_refused_clearly(site: str, tmp_path: Pat
 def test_a_recording_over_the_length_limit_is_refused(site: str, tmp_path: Path) -> None:
     proc = run_cli("transcribe", f"{site}/piece.wav", "-o", tmp_path, "--model", "basic-pitch", "--max-duration", "0.1",
                    "--no-cache")
-    assert proc.returncode == 1 and "over the 0 min limit" in proc.stderr, proc.stderr
+    assert proc.returncode == 1 and "0.3 min long, over the 0.1 min limit" in proc.stderr, proc.stderr
     assert not any(tmp_path.glob("*.pdf"))
 
 

@@ -258,12 +258,20 @@ def _key(info: dict[str, Any], url: str) -> str:
 
 
 def check_length(url: str, duration: float | None, options: LinkOptions) -> None:
+    """Refuse a recording whose part to be used (``options.span``) is over the length limit.
+
+    >>> check_length("https://x", 7200.0, LinkOptions(span=(600.0, 1200.0)))  # 10 of its 120 min
+    >>> check_length("https://x", 7200.0, LinkOptions())  # doctest: +ELLIPSIS
+    Traceback (most recent call last):
+    ...
+    kimiwonosete.sources.links.LinkError: https://x: the recording is 120.0 min long, over the 60 min limit (...)
+    """
     if duration is None:
         return
     start, end = options.span
     used = (min(end, duration) if end is not None else duration) - start
     if used > options.max_duration_s:
-        raise LinkError(f"{url}: the recording is {duration / 60:.0f} min long, over the {options.max_duration_s / 60:.0f} min "
+        raise LinkError(f"{url}: the recording is {duration / 60:.1f} min long, over the {options.max_duration_s / 60:g} min "
                         "limit (take part of it with --start/--end, or raise --max-duration)")
 
 

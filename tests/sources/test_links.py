@@ -84,6 +84,15 @@ def test_direct_media_links_download_through_yt_dlp(site: str, name: str, tmp_pa
     assert got.title == "piece" and got.url == f"{site}/{name}"
 
 
+def test_a_webm_link_becomes_a_pdf(site: str, tmp_path: Path) -> None:
+    proc = run_cli("transcribe", f"{site}/piece.webm", "-o", tmp_path, "--json")
+    assert proc.returncode == 0, proc.stderr
+    summary = json.loads(proc.stdout)
+    assert summary["source"] == f"{site}/piece.webm" and summary["link"]["title"] == "piece"
+    assert summary["time_signature"] == "3/4" and summary["key"] == "G major"
+    assert (tmp_path / "piece.pdf").read_bytes().startswith(b"%PDF")
+
+
 def test_a_media_link_becomes_a_pdf_with_its_hostile_title_escaped(site: str, tmp_path: Path) -> None:
     proc = run_cli("transcribe", f"{site}/hostile.html", "-o", tmp_path, "--model", "basic-pitch", "--json",
                    "--formats", "pdf,ly,musicxml", cwd=tmp_path)

@@ -39,7 +39,9 @@ import numpy as np
 
 from kimiwonosete.audio import ffmpeg_exe
 
-AUDIO_EXTS = {".flac", ".wav", ".mp3", ".ogg", ".m4a"}
+sys.path.insert(0, str(Path(__file__).parent))
+from transcription import AUDIO_EXTS, score  # noqa: E402
+
 SAMPLE_S = 0.2
 
 
@@ -155,17 +157,6 @@ def part_b(folder: Path, minutes: float, model: str, tmp: Path) -> dict:
     return {"minutes": minutes, "runs": result}
 
 
-def _f1(ref: list, est: list, offsets: bool) -> float:
-    import mir_eval
-
-    def arrays(notes: list) -> tuple[np.ndarray, np.ndarray]:
-        iv = np.array([[n.onset, n.offset] for n in notes]).reshape(-1, 2)
-        return iv, mir_eval.util.midi_to_hz(np.array([n.pitch for n in notes], dtype=float))
-
-    (ri, rp), (ei, ep) = arrays(ref), arrays(est)
-    return mir_eval.transcription.precision_recall_f1_overlap(ri, rp, ei, ep, offset_ratio=0.2 if offsets else None)[2]
-
-
 def _doubled(notes: list, within: float = 0.05) -> int:
     """Same-pitch onsets closer than ``within``: a note doubled by a merge."""
     last: dict[int, float] = {}
@@ -178,7 +169,6 @@ def _doubled(notes: list, within: float = 0.05) -> int:
 
 
 def part_c(folder: Path, minutes: float, model: str, tmp: Path) -> dict:
-    from kimiwonosete.notes import Note
     from kimiwonosete.pipeline import transcribe
 
     audio = build_input(folder, minutes, tmp / f"agree{minutes:g}.flac")
@@ -190,13 +180,17 @@ def part_c(folder: Path, minutes: float, model: str, tmp: Path) -> dict:
                     "anullsrc=r=44100:cl=mono", "-i", str(audio), "-filter_complex", "[0:a][1:a]concat=n=2:v=0:a=1",
                     "-c:a", "flac", str(shifted_audio)], check=True)
     shifted = transcribe(shifted_audio, None, model=model, chunk_s=1e6, workdir=tmp / "work")
-    moved = [Note(n.onset - shift_s, n.offset - shift_s, n.pitch, n.velocity) for n in shifted.performance.notes]
-    s, c = single.performance.notes, chunked.performance.notes
+    s, c = single.performance, chunked.performance
+
+    def arrays(performance, shift: float = 0.0) -> tuple[np.ndarray, np.ndarray]:
+        return performance.intervals() - shift, performance.pitches()
+
+    agree, shift_agree = score(arrays(s), arrays(c)), score(arrays(s), arrays(shifted.performance, shift_s))
     return {
-        "minutes": minutes, "chunks": chunked.chunks["total"], "single_notes": len(s), "chunked_notes": len(c),
-        "onset_f1": _f1(s, c, False), "onset_offset_f1": _f1(s, c, True),
-        "doubled_in_chunked": _doubled(c), "doubled_in_single": _doubled(s),
-        "windows_shifted_onset_f1": _f1(s, moved, False), "windows_shifted_onset_offset_f1": _f1(s, moved, True),
+        "minutes": minutes, "chunks": chunked.chunks["total"], "single_notes": len(s.notes), "chunked_notes": len(c.notes),
+        "onset_f1": agree["onset_f1"], "onset_offset_f1": agree["onset_offset_f1"],
+        "doubled_in_chunked": _doubled(c.notes), "doubled_in_single": _doubled(s.notes),
+        "windows_shifted_onset_f1": shift_agree["onset_f1"], "windows_shifted_onset_offset_f1": shift_agree["onset_offset_f1"],
         "transcribe_s": {"chunked": chunked.timings["transcribe"], "single": single.timings["transcribe"]},
     }
 

@@ -11,6 +11,12 @@ from pathlib import Path
 from kimiwonosete.errors import OutputError
 
 
+def cache_home() -> Path:
+    """``$XDG_CACHE_HOME/kimiwonosete`` (``~/.cache/kimiwonosete`` by default): work folders and
+    downloads live below it."""
+    return Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache") / "kimiwonosete"
+
+
 def _create_temp(final: Path) -> Path:
     """An empty, new temporary file beside ``final`` (its folder made if missing)."""
     tmp = final.with_name(f".{final.name}.{secrets.token_hex(4)}.part")

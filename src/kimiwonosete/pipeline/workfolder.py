@@ -19,7 +19,7 @@ from pathlib import Path
 
 from kimiwonosete.audio import decode_to_file, open_samples
 from kimiwonosete.errors import KimiError, OutputError
-from kimiwonosete.files import write_bytes_atomic
+from kimiwonosete.files import cache_home, write_bytes_atomic
 from kimiwonosete.notes import Note, Pedal, Performance
 from kimiwonosete.transcription.chunks import Chunk
 
@@ -29,9 +29,7 @@ LAYOUT = 1
 
 
 def default_root() -> Path:
-    """``$XDG_CACHE_HOME/kimiwonosete/work`` (``~/.cache/...`` by default)."""
-    cache = os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache"
-    return Path(cache) / "kimiwonosete" / "work"
+    return cache_home() / "work"
 
 
 def job_key(source: Path, **settings: object) -> str:

@@ -28,6 +28,7 @@ from pathlib import Path
 from typing import Any
 
 from kimiwonosete.errors import InputError, KimiError
+from kimiwonosete.files import cache_home
 
 SCHEMES = ("http", "https")
 MAX_DURATION_S = 3600.0
@@ -152,8 +153,7 @@ class Download:
 
 
 def default_cache() -> Path:
-    cache = os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache"
-    return Path(cache) / "kimiwonosete" / "downloads"
+    return cache_home() / "downloads"
 
 
 class _Log:

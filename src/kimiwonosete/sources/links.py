@@ -10,7 +10,6 @@ not on the link's text alone.
 from __future__ import annotations
 
 import contextlib
-import contextvars
 import hashlib
 import io
 import ipaddress
@@ -20,6 +19,7 @@ import re
 import shutil
 import socket
 import tempfile
+import threading
 import time
 import urllib.parse
 from collections.abc import Iterator
@@ -89,39 +89,45 @@ class RefusedAddress(OSError):
     """Raised inside yt-dlp's connection code: the policy refused where a connection would go."""
 
 
-_policy: contextvars.ContextVar[LinkPolicy | None] = contextvars.ContextVar("link_policy", default=None)
-_refused: contextvars.ContextVar[list[str] | None] = contextvars.ContextVar("link_refused", default=None)
 _getaddrinfo = socket.getaddrinfo
+#: The policy in force and what it refused, for the whole process while a fetch runs: process-wide
+#: (not per thread) so that threads yt-dlp or asyncio start for a connection are checked too.
+_active: tuple[LinkPolicy, list[str]] | None = None
+_one_fetch = threading.Lock()
 
 
 def _guarded_getaddrinfo(host, port, *args, **kwargs):  # type: ignore[no-untyped-def]
     """``socket.getaddrinfo`` that lets the active policy veto every address it returns. Both of
     yt-dlp's HTTP stacks (urllib, requests/urllib3) connect only to addresses from here."""
     found = _getaddrinfo(host, port, *args, **kwargs)
-    policy = _policy.get()
-    if policy is not None:
+    active = _active
+    if active is not None:
+        policy, refused = active
         for *_, sockaddr in found:
             try:
                 policy.check_address(str(host), sockaddr[0])
             except RefusedAddress as exc:
-                refused = _refused.get()
-                if refused is not None:
-                    refused.append(str(exc))
+                refused.append(str(exc))
                 raise
     return found
 
 
 @contextlib.contextmanager
 def _enforced(policy: LinkPolicy) -> Iterator[list[str]]:
-    if socket.getaddrinfo is not _guarded_getaddrinfo:
-        socket.getaddrinfo = _guarded_getaddrinfo
+    """``policy`` in force for this process; fetches under a policy that checks addresses run
+    one at a time."""
+    global _active
     refused: list[str] = []
-    tokens = _policy.set(policy), _refused.set(refused)
-    try:
+    if policy.allow_private and not policy.blocked:
         yield refused
-    finally:
-        _policy.reset(tokens[0])
-        _refused.reset(tokens[1])
+        return
+    with _one_fetch:
+        socket.getaddrinfo = _guarded_getaddrinfo
+        _active = (policy, refused)
+        try:
+            yield refused
+        finally:
+            _active = None
 
 
 @dataclass(frozen=True)

@@ -44,6 +44,17 @@ def test_hostile_title_runs_nothing_and_prints_literally(title: str, tmp_path: P
     assert " ".join(title.split()) in text
 
 
+def test_a_links_hostile_uploader_and_address_print_literally(tmp_path: Path) -> None:
+    marker = short_marker()
+    score = _score("Nocturne")
+    score.uploader = f'#(system "touch {marker}")'
+    score.url = f'https://example.org/#(system "touch {marker}")'
+    text = " ".join(_pdf_text(render_pdf(lilypond_source(score)), tmp_path).split())
+    assert not marker.exists()
+    assert f'Recording: #(system "touch {marker}")' in text
+    assert f'Transcribed automatically by KimiWoNosete from https://example.org/#(system "touch {marker}")' in text
+
+
 def test_source_writes_every_bar_and_spells_in_the_key() -> None:
     e_flat = [63, 65, 67, 68, 70, 72, 74, 75]
     notes = [Note(0.5 * i, 0.5 * i + 0.45, e_flat[i % 8], 80) for i in range(32)]

@@ -68,8 +68,15 @@ def _key_change_score() -> Score:
     return score
 
 
+def _linked_score() -> Score:
+    """A score made from a link: its uploader and address are credited (untrusted text)."""
+    score = _score()
+    score.uploader, score.url = "Pianist <&> \x07Channel", "https://example.org/watch?v=1&t=2"
+    return score
+
+
 #: Every kind of score the writer must get right, for the whole-document checks.
-SCORES = [_score, _pickup_score, two_voice_score, climbing_bass_score, _key_change_score, high_treble_score]
+SCORES = [_score, _pickup_score, two_voice_score, climbing_bass_score, _key_change_score, high_treble_score, _linked_score]
 
 
 def _parse(data: bytes) -> ET.Element:
@@ -193,6 +200,12 @@ def test_hostile_title_round_trips() -> None:
     root = _parse(data)  # well-formed
     assert root.findtext("work/work-title") == "<x>&</x> ok"
     assert root.findtext("movement-title") == "<x>&</x> ok"
+
+
+def test_a_links_uploader_and_address_are_credited() -> None:
+    root = _parse(musicxml_bytes(_linked_score()))
+    assert root.findtext("identification/creator[@type='recording']") == "Pianist <&> Channel"
+    assert root.findtext("identification/source") == "https://example.org/watch?v=1&t=2"
 
 
 def test_pickup_is_an_implicit_measure_zero_as_long_as_the_pickup() -> None:

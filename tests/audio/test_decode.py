@@ -6,7 +6,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from kimiwonosete.audio import decode, decode_to_file, ffmpeg_exe, open_samples
+from kimiwonosete.audio import decode, decode_to_file, ffmpeg_exe, read_samples
 from kimiwonosete.errors import InputError
 
 TONE_S = 1.5
@@ -99,8 +99,9 @@ def test_decode_to_file_streams_the_part_asked_for(tmp_path: Path) -> None:
     wav = _make(tmp_path / "tone.wav", "-ar", "16000")
     whole = decode(wav, 16000)
     n = decode_to_file(wav, 16000, tmp_path / "part.f32", start=0.5, end=1.0)
-    part = open_samples(tmp_path / "part.f32")
+    part = read_samples(tmp_path / "part.f32")
     assert n == len(part) == 8000
+    np.testing.assert_array_equal(read_samples(tmp_path / "part.f32", 100, 250), part[100:250])
     np.testing.assert_allclose(part, whole[8000:16000], atol=1e-4)
     assert decode_to_file(wav, 16000, tmp_path / "all.f32") == len(whole)
     assert not list(tmp_path.glob(".*part"))

@@ -97,7 +97,7 @@ def decode_to_file(path: str | Path, sample_rate: int, target: str | Path, start
     the raw little-endian float32 samples into ``target`` (written under a temporary name, then
     renamed); returns the number of samples.
 
-    A long recording never sits in memory: read it back with :func:`open_samples`.
+    A long recording never sits in memory: read parts of it back with :func:`read_samples`.
     """
     total = 0
     with atomic_path(Path(target)) as tmp, open(tmp, "wb") as out:
@@ -108,6 +108,8 @@ def decode_to_file(path: str | Path, sample_rate: int, target: str | Path, start
     return total // 4
 
 
-def open_samples(path: str | Path) -> np.ndarray:
-    """The samples :func:`decode_to_file` wrote, memory-mapped read-only (pages load on use)."""
-    return np.memmap(path, dtype="<f4", mode="r")
+def read_samples(path: str | Path, start: int = 0, end: int | None = None) -> np.ndarray:
+    """Samples ``start`` to ``end`` of a file :func:`decode_to_file` wrote: only those are read
+    (a plain read, not a memory map, so nothing of the rest stays resident)."""
+    end = Path(path).stat().st_size // 4 if end is None else end
+    return np.fromfile(path, dtype="<f4", count=max(0, end - start), offset=4 * start)

@@ -21,7 +21,7 @@ from typing import Protocol
 
 import numpy as np
 
-from kimiwonosete.audio import open_samples
+from kimiwonosete.audio import read_samples
 from kimiwonosete.errors import KimiError
 from kimiwonosete.notes import Note, Pedal, Performance
 from kimiwonosete.transcription import ProgressFn, Transcriber, get_transcriber
@@ -46,7 +46,7 @@ class ChunkJob:
         return get_transcriber(self.model, self.device, threads=self.threads)
 
     def read(self, chunk: Chunk) -> np.ndarray:
-        return np.array(open_samples(self.samples_path)[chunk.start : chunk.end])
+        return read_samples(self.samples_path, chunk.start, chunk.end)
 
 
 def shifted(performance: Performance, seconds: float) -> Performance:

@@ -17,7 +17,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
-from kimiwonosete.audio import decode_to_file, open_samples
+from kimiwonosete.audio import decode_to_file
 from kimiwonosete.errors import KimiError, OutputError
 from kimiwonosete.files import cache_home, write_bytes_atomic
 from kimiwonosete.notes import Note, Pedal, Performance
@@ -79,7 +79,7 @@ class WorkFolder:
         decoding it unless ``reuse`` finds it there already."""
         if not (reuse and self.samples.exists()):
             return decode_to_file(source, sample_rate, self.samples, start, end)
-        return len(open_samples(self.samples))
+        return self.samples.stat().st_size // 4
 
     def _file(self, chunk: Chunk) -> Path:
         return self.chunks / f"{chunk.index:05d}.json"

@@ -6,6 +6,7 @@ from __future__ import annotations
 import json
 import os
 import signal
+import socket
 import subprocess
 import sys
 import time
@@ -106,3 +107,22 @@ def test_ctrl_c_keeps_finished_chunks_for_resume_only(example_flac: Path, tmp_pa
     assert resumed.chunks == {"total": 3, "reused": 1}
     assert resumed.performance.notes == again.performance.notes
     assert not any(tmp_path.iterdir())
+
+
+@pytest.mark.parametrize("how", ["RAY_ADDRESS", "ray://"])
+def test_a_cluster_address_nothing_answers_at_is_one_clear_error(
+    how: str, example_flac: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    with socket.socket() as s:  # a port nothing listens on
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    if how == "RAY_ADDRESS":
+        monkeypatch.setenv("RAY_ADDRESS", f"127.0.0.1:{port}")
+        executor = "ray"
+    else:
+        executor = f"ray://127.0.0.1:{port}"
+    proc = run_cli("transcribe", example_flac, "-o", tmp_path, "--model", "basic-pitch", "--chunk-seconds", "5",
+                   "--executor", executor, "--workdir", tmp_path / "work", timeout=120)
+    assert proc.returncode == 1
+    assert f"cannot reach the Ray cluster at {executor if how == 'ray://' else f'127.0.0.1:{port}'}" in proc.stderr
+    assert "Traceback" not in proc.stderr and not list(tmp_path.glob("*.pdf"))

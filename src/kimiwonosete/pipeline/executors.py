@@ -13,6 +13,7 @@ import gc
 import logging
 import multiprocessing
 import os
+import socket
 from collections.abc import Iterator, Sequence
 from concurrent.futures import FIRST_COMPLETED, Future, ProcessPoolExecutor, wait
 from concurrent.futures.process import BrokenProcessPool
@@ -181,6 +182,8 @@ class RayExecutor:
         started = not ray.is_initialized()
         if started:
             joining = self.address or os.environ.get("RAY_ADDRESS")
+            if joining:
+                _check_reachable(joining)
             try:
                 quiet = {"log_to_driver": False, "logging_level": logging.ERROR}
                 if joining:
@@ -204,6 +207,17 @@ class RayExecutor:
         finally:
             if started:
                 ray.shutdown()
+
+
+def _check_reachable(address: str, timeout_s: float = 10.0) -> None:
+    """Fail at once on a cluster address nothing answers at: Ray itself retries for minutes."""
+    host, sep, port = address.removeprefix("ray://").rpartition(":")
+    if not sep or not port.isdigit():
+        return  # "auto" and the like: Ray resolves them
+    try:
+        socket.create_connection((host.strip("[]"), int(port)), timeout=timeout_s).close()
+    except OSError as exc:
+        raise KimiError(f"cannot reach the Ray cluster at {address}: {exc.strerror or exc}") from None
 
 
 class _RayWorker:

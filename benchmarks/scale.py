@@ -29,6 +29,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import re
 import subprocess
 import sys
 import tempfile
@@ -104,7 +105,7 @@ def cli(*args: str | Path) -> list[str]:
 
 
 def pdf_pages(path: Path) -> int:
-    return len(__import__("re").findall(rb"/Type\s*/Page[^s]", path.read_bytes()))
+    return len(re.findall(rb"/Type\s*/Page[^s]", path.read_bytes()))
 
 
 def part_a(folder: Path, lengths: list[float], model: str, tmp: Path) -> list[dict]:

@@ -17,7 +17,7 @@ import socket
 from collections.abc import Iterator, Sequence
 from concurrent.futures import FIRST_COMPLETED, Future, ProcessPoolExecutor, wait
 from concurrent.futures.process import BrokenProcessPool
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Protocol
 
 import numpy as np
@@ -113,12 +113,7 @@ _worker: tuple[ChunkJob, Transcriber] | None = None
 
 def _start_worker(job: ChunkJob) -> None:
     global _worker
-    transcriber = job.transcriber()
-    if job.model == "transkun":
-        from kimiwonosete.transcription.transkun import load_model
-
-        load_model(transcriber.device)  # type: ignore[attr-defined]  # loaded once, before the first chunk
-    _worker = (job, transcriber)
+    _worker = (job, job.transcriber())  # the backend loads its model once, on the first chunk
 
 
 def _work(chunk: Chunk) -> Performance:
@@ -144,7 +139,7 @@ class LocalExecutor:
         if workers <= 1:
             yield from InProcessExecutor().run(job, chunks, progress)
             return
-        job = ChunkJob(job.model, job.device, job.sample_rate, job.samples_path, threads=max(1, cpu_count() // workers))
+        job = replace(job, threads=max(1, cpu_count() // workers))
         # spawn, not fork: a forked copy of a process that has started torch's threads can hang.
         context = multiprocessing.get_context("spawn")
         with ProcessPoolExecutor(workers, mp_context=context, initializer=_start_worker, initargs=(job,)) as pool:
@@ -196,7 +191,7 @@ class RayExecutor:
             gpu = job.device == "cuda"
             cpus = int(ray.available_resources().get("GPU" if gpu else "CPU", 1))
             count = max(1, min(self.workers or cpus, cpus, len(chunks)))
-            job = ChunkJob(job.model, job.device, job.sample_rate, job.samples_path, threads=1)
+            job = replace(job, threads=1)
             actor = ray.remote(num_cpus=0 if gpu else 1, num_gpus=1 if gpu else 0)(_RayWorker)
             pool = ActorPool([actor.remote(job) for _ in range(count)])
             by_index = {c.index: c for c in chunks}

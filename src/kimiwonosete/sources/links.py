@@ -66,6 +66,10 @@ class LinkPolicy:
     allow_private: bool = False
     blocked: tuple[ipaddress.IPv4Network | ipaddress.IPv6Network, ...] = ()
 
+    @property
+    def checks_addresses(self) -> bool:
+        return not self.allow_private or bool(self.blocked)
+
     def check_url(self, url: str) -> None:
         parts = urllib.parse.urlsplit(url)
         if parts.scheme.lower() not in SCHEMES:
@@ -118,7 +122,7 @@ def _enforced(policy: LinkPolicy) -> Iterator[list[str]]:
     one at a time."""
     global _active
     refused: list[str] = []
-    if policy.allow_private and not policy.blocked:
+    if not policy.checks_addresses:
         yield refused
         return
     with _one_fetch:
@@ -246,7 +250,7 @@ def _ydl_options(options: LinkOptions, log: _Log, cookiefile: str | None, **extr
         "max_filesize": options.max_bytes,
         "cookiefile": cookiefile, "cachedir": False,
         # Native downloaders only: ffmpeg as a downloader would open connections the policy cannot see.
-        "hls_prefer_native": True, "external_downloader": {}, "proxy": "" if not options.policy.allow_private else None,
+        "hls_prefer_native": True, "external_downloader": {}, "proxy": "" if options.policy.checks_addresses else None,
         "updatetime": False, "overwrites": True,
         **extra,
     }

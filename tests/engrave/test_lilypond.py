@@ -99,3 +99,27 @@ def test_high_passage_gets_an_octave_sign() -> None:
     assert re.findall(r"\\ottava #(-?\d)", upper) == ["1", "0"]
     assert "\\ottava" not in source[source.index('\\new Staff = "lower"'):]
     assert render_pdf(source).startswith(b"%PDF")
+
+
+def test_a_failed_bar_check_is_a_warning() -> None:
+    warnings: list[str] = []
+    pdf = render_pdf('\\version "2.24.0"\n{ \\time 4/4 c4 d4 e4 | f4 g4 a4 b4 | }\n', warnings=warnings)
+    assert pdf.startswith(b"%PDF")
+    assert warnings == ["LilyPond: line 2: warning: barcheck failed at: 3/4"]
+
+
+@pytest.mark.parametrize("make", [lambda: _score("Scale"), two_voice_score, climbing_bass_score, high_treble_score])
+def test_our_scores_pass_every_bar_check(make) -> None:
+    warnings: list[str] = []
+    render_pdf(lilypond_source(make()), warnings=warnings)
+    assert warnings == []
+
+
+def test_a_built_minuet_passes_every_bar_check(example_notes: list[Note]) -> None:
+    """A real score: pickup, tuplets or ties wherever the builder put them, pedal and dynamics."""
+    from kimiwonosete.notes import Pedal
+
+    played = Performance(list(example_notes), [Pedal(1.0, 2.5)], duration=max(n.offset for n in example_notes) + 0.5)
+    warnings: list[str] = []
+    render_pdf(lilypond_source(build_score(played, "Minuet")), warnings=warnings)
+    assert warnings == []

@@ -88,3 +88,28 @@ def test_random_music_survives_chunking(seed: int) -> None:
     by_pitch = lambda n: (n.pitch, n.onset)  # noqa: E731
     for got, want in zip(sorted(out.notes, key=by_pitch), sorted(truth.notes, key=by_pitch)):
         assert got.pitch == want.pitch and abs(got.onset - want.onset) <= 0.04 and abs(got.offset - want.offset) < 1e-9
+
+
+@pytest.mark.parametrize("workers", [1, 2, 3, 4])
+def test_plans_give_every_worker_equal_work(workers: int) -> None:
+    for n in (999, 1101, 1500, 2500, 3000, 12345, 18000):
+        plan = plan_chunks(n, RATE, 10.0, 1.0, workers)
+        cores = [c.core_end - c.core_start for c in plan]
+        assert plan[0].core_start == 0 and plan[-1].core_end == n
+        assert all(a.core_end == b.core_start for a, b in zip(plan, plan[1:]))
+        assert len(plan) == 1 or len(plan) % workers == 0
+        assert max(cores) - min(cores) <= 1 and max(cores) <= 1100
+        assert len(plan) >= len(plan_chunks(n, RATE, 10.0, 1.0))  # never fewer chunks than one worker's plan
+
+
+def test_three_minutes_on_two_workers_is_four_equal_chunks() -> None:
+    """The case measured in issue 14: three 60 s chunks left one of two workers idle for the third."""
+    plan = plan_chunks(180 * RATE, RATE, 60.0, 3.0, workers=2)
+    assert [(c.core_start, c.core_end) for c in plan] == [(0, 4500), (4500, 9000), (9000, 13500), (13500, 18000)]
+
+
+def test_short_inputs_stay_in_one_process() -> None:
+    from kimiwonosete.transcription.chunks import worker_count
+
+    assert [worker_count(s * RATE, RATE, 60.0, 2) for s in (10, 63, 100, 119, 120, 180, 600)] == [1, 1, 1, 1, 2, 2, 2]
+    assert worker_count(600 * RATE, RATE, 60.0, 16) == 10 and worker_count(600 * RATE, RATE, 60.0, 1) == 1

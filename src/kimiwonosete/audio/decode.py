@@ -6,6 +6,7 @@ import subprocess
 import threading
 from collections.abc import Iterator
 from pathlib import Path
+from typing import BinaryIO
 
 import numpy as np
 
@@ -99,12 +100,21 @@ def decode_to_file(path: str | Path, sample_rate: int, target: str | Path, start
 
     A long recording never sits in memory: read parts of it back with :func:`read_samples`.
     """
-    total = 0
     with atomic_path(Path(target)) as tmp, open(tmp, "wb") as out:
-        for block in _pcm_blocks(Path(path), sample_rate, start, end):
-            out.write(block)
-            total += len(block)
-        out.truncate(total - total % 4)
+        return decode_into(path, sample_rate, out, start, end)
+
+
+def decode_into(path: str | Path, sample_rate: int, out: BinaryIO, start: float = 0.0, end: float | None = None) -> int:
+    """:func:`decode_to_file` into an open binary file (a store's object, say); returns the
+    number of samples written."""
+    total = 0
+    pending = b""
+    for block in _pcm_blocks(Path(path), sample_rate, start, end):
+        block = pending + block
+        whole = len(block) - len(block) % 4
+        out.write(block[:whole])  # whole samples only: a stream cannot be truncated afterwards
+        pending = block[whole:]
+        total += whole
     return total // 4
 
 

@@ -168,8 +168,17 @@ def lilypond_exe() -> str:
     return executable("lilypond", "lilypond", "executable", "install it (apt install lilypond) or `pip install lilypond`")
 
 
-def render_pdf(source: str, timeout_s: float = RENDER_TIMEOUT_S) -> bytes:
-    """Engrave LilyPond ``source`` and return the PDF's bytes (work happens in a private folder)."""
+#: What LilyPond prints, exiting 0, when the score it was given is wrong: a bar whose notes do not
+#: add up to the time signature, or a state its own code did not expect.
+LILYPOND_PROBLEMS = ("warning:", "programming error:")
+
+
+def render_pdf(source: str, timeout_s: float = RENDER_TIMEOUT_S, warnings: list[str] | None = None) -> bytes:
+    """Engrave LilyPond ``source`` and return the PDF's bytes (work happens in a private folder).
+
+    LilyPond's warnings (failed bar checks, programming errors) do not stop it: each is appended
+    to ``warnings`` as ``LilyPond: line N: ...`` (lines of ``source``).
+    """
     with tempfile.TemporaryDirectory(prefix="kimiwonosete-ly-") as tmp:
         ly = Path(tmp) / "score.ly"
         ly.write_text(source, encoding="utf-8")
@@ -182,4 +191,24 @@ def render_pdf(source: str, timeout_s: float = RENDER_TIMEOUT_S) -> bytes:
         if proc.returncode != 0 or not pdf.exists():
             errors = [ln for ln in proc.stderr.splitlines() if "error" in ln.lower()]
             raise ToolError("LilyPond failed: " + (errors[0] if errors else proc.stderr.strip()[-300:]))
+        if warnings is not None:
+            warnings.extend(lilypond_problems(proc.stderr, str(ly)))
         return pdf.read_bytes()
+
+
+def lilypond_problems(stderr: str, path: str) -> list[str]:
+    """LilyPond's warnings and programming errors in ``stderr``, located by line in the source
+    at ``path`` (the private copy's name means nothing to a user).
+
+    >>> lilypond_problems("/tmp/x/score.ly:2:22: warning: barcheck failed at: 3/4\\n{ c4\\n", "/tmp/x/score.ly")
+    ['LilyPond: line 2: warning: barcheck failed at: 3/4']
+    """
+    found = []
+    for line in stderr.splitlines():
+        if not any(mark in line for mark in LILYPOND_PROBLEMS):
+            continue
+        if line.startswith(path + ":"):
+            where, _, message = line[len(path) + 1 :].partition(": ")
+            line = f"line {where.split(':')[0]}: {message}"
+        found.append(f"LilyPond: {line.strip()}")
+    return found

@@ -2,8 +2,8 @@
 
 Every executor loads the model once per worker and yields ``(chunk, performance)`` pairs as
 chunks finish; the notes of each chunk do not depend on the executor or the number of workers.
-Workers read their chunk straight from the decoded samples on disk (local) or receive only their
-chunk's samples (Ray): the whole recording is never copied around.
+Workers read their chunk straight from the job's store (local) or receive only their chunk's
+samples (Ray): the whole recording is never copied around.
 """
 
 from __future__ import annotations
@@ -22,9 +22,9 @@ from typing import Protocol
 
 import numpy as np
 
-from kimiwonosete.audio import read_samples
 from kimiwonosete.errors import KimiError
 from kimiwonosete.notes import Note, Pedal, Performance
+from kimiwonosete.pipeline.workfolder import Work
 from kimiwonosete.transcription import ProgressFn, Transcriber, get_transcriber
 from kimiwonosete.transcription.chunks import Chunk
 
@@ -34,12 +34,12 @@ EXECUTORS = ("local", "ray")
 
 @dataclass(frozen=True)
 class ChunkJob:
-    """What a worker needs: the model and the decoded samples (raw float32 on disk)."""
+    """What a worker needs: the model and the job's work (its decoded samples, in a store)."""
 
     model: str
     device: str
     sample_rate: int
-    samples_path: str
+    work: Work
     #: torch/onnxruntime threads per worker (``None``: the library's default, all cores)
     threads: int | None = None
 
@@ -47,7 +47,7 @@ class ChunkJob:
         return get_transcriber(self.model, self.device, threads=self.threads)
 
     def read(self, chunk: Chunk) -> np.ndarray:
-        return read_samples(self.samples_path, chunk.start, chunk.end)
+        return self.work.read_samples(chunk.start, chunk.end)
 
 
 def shifted(performance: Performance, seconds: float) -> Performance:
@@ -84,11 +84,16 @@ except (OSError, AttributeError):
 
 
 class Executor(Protocol):
+    def slots(self, job: ChunkJob) -> int:
+        """How many chunks of ``job`` it can transcribe at once (its workers)."""
+        ...
+
     def run(
-        self, job: ChunkJob, chunks: Sequence[Chunk], progress: ProgressFn | None = None
+        self, job: ChunkJob, chunks: Sequence[Chunk], workers: int, progress: ProgressFn | None = None
     ) -> Iterator[tuple[Chunk, Performance]]:
-        """Transcribe ``chunks``, yielding each as it finishes (in any order). ``progress``, if
-        given, follows the model's windows within the chunks (executors may ignore it)."""
+        """Transcribe ``chunks`` with ``workers`` workers (at most :meth:`slots`), yielding each as
+        it finishes (in any order). ``progress``, if given, follows the model's windows within the
+        chunks (executors may ignore it)."""
         ...
 
 
@@ -97,15 +102,11 @@ def cpu_count() -> int:
     return len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1
 
 
-class InProcessExecutor:
+def _in_process(job: ChunkJob, chunks: Sequence[Chunk], progress: ProgressFn | None) -> Iterator[tuple[Chunk, Performance]]:
     """One chunk after another in this process, the model using every core."""
-
-    def run(
-        self, job: ChunkJob, chunks: Sequence[Chunk], progress: ProgressFn | None = None
-    ) -> Iterator[tuple[Chunk, Performance]]:
-        transcriber = job.transcriber()
-        for chunk in chunks:
-            yield chunk, transcribe_chunk(transcriber, job.read(chunk), chunk, progress)
+    transcriber = job.transcriber()
+    for chunk in chunks:
+        yield chunk, transcribe_chunk(transcriber, job.read(chunk), chunk, progress)
 
 
 _worker: tuple[ChunkJob, Transcriber] | None = None
@@ -123,21 +124,24 @@ def _work(chunk: Chunk) -> Performance:
 
 
 class LocalExecutor:
-    """A pool of ``workers`` processes on this machine (default: one per core, or one for a GPU),
-    sharing the cores between them and each holding its own model. One worker, or one chunk, runs
-    in this process instead."""
+    """A pool of up to ``workers`` processes on this machine (default: one per core, or one for a
+    GPU), sharing the cores between them and each holding its own model. One worker, or one
+    chunk, runs in this process instead."""
 
     def __init__(self, workers: int | None = None) -> None:
         if workers is not None and workers < 1:
             raise KimiError("--workers must be at least 1")
         self.workers = workers
 
+    def slots(self, job: ChunkJob) -> int:
+        return self.workers or (1 if job.device == "cuda" else cpu_count())
+
     def run(
-        self, job: ChunkJob, chunks: Sequence[Chunk], progress: ProgressFn | None = None
+        self, job: ChunkJob, chunks: Sequence[Chunk], workers: int, progress: ProgressFn | None = None
     ) -> Iterator[tuple[Chunk, Performance]]:
-        workers = min(self.workers or (1 if job.device == "cuda" else cpu_count()), len(chunks))
+        workers = min(workers, self.slots(job), len(chunks))
         if workers <= 1:
-            yield from InProcessExecutor().run(job, chunks, progress)
+            yield from _in_process(job, chunks, progress)
             return
         job = replace(job, threads=max(1, cpu_count() // workers))
         # spawn, not fork: a forked copy of a process that has started torch's threads can hang.
@@ -166,8 +170,12 @@ class RayExecutor:
         self.address = address
         self.workers = workers
 
+    def slots(self, job: ChunkJob) -> int:
+        # A cluster's size is known only once joined: without --workers, plan for this machine's.
+        return self.workers or cpu_count()
+
     def run(
-        self, job: ChunkJob, chunks: Sequence[Chunk], progress: ProgressFn | None = None
+        self, job: ChunkJob, chunks: Sequence[Chunk], workers: int, progress: ProgressFn | None = None
     ) -> Iterator[tuple[Chunk, Performance]]:
         try:
             import ray
@@ -190,7 +198,7 @@ class RayExecutor:
         try:
             gpu = job.device == "cuda"
             cpus = int(ray.available_resources().get("GPU" if gpu else "CPU", 1))
-            count = max(1, min(self.workers or cpus, cpus, len(chunks)))
+            count = max(1, min(workers, cpus, len(chunks)))
             job = replace(job, threads=1)
             actor = ray.remote(num_cpus=0 if gpu else 1, num_gpus=1 if gpu else 0)(_RayWorker)
             pool = ActorPool([actor.remote(job) for _ in range(count)])

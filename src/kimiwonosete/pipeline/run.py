@@ -1,4 +1,5 @@
-"""The whole pipeline for one input: decode, transcribe, build the score, engrave, store."""
+"""The whole pipeline for one input on this machine: the stages of :mod:`.stages` one after
+another, with timings, progress, a local work store and atomic output."""
 
 from __future__ import annotations
 
@@ -13,31 +14,21 @@ from functools import partial
 from pathlib import Path
 from typing import Any, TypeVar
 
-from kimiwonosete.engrave.lilypond import lilypond_source, render_pdf
-from kimiwonosete.engrave.midi import performance_midi, score_midi
-from kimiwonosete.engrave.musicxml import musicxml_bytes
 from kimiwonosete.engrave.text import clean_text
-from kimiwonosete.errors import InputError, KimiError, OutputError
-from kimiwonosete.files import check_writable, write_bytes_atomic
+from kimiwonosete.errors import KimiError, OutputError
+from kimiwonosete.files import check_writable
 from kimiwonosete.notes import Performance
+from kimiwonosete.pipeline import stages
 from kimiwonosete.pipeline.executors import ChunkJob, Executor, get_executor
 from kimiwonosete.pipeline.progress import QuietReporter, Reporter
-from kimiwonosete.pipeline.workfolder import WorkFolder, default_root, job_key
-from kimiwonosete.score.build import build_score
+from kimiwonosete.pipeline.stages import FORMATS, Samples, Source
+from kimiwonosete.pipeline.store import Store
+from kimiwonosete.pipeline.workfolder import Work, default_root, locked
 from kimiwonosete.score.model import Score
-from kimiwonosete.sources.links import Download, LinkOptions, check_length, fetch, is_link
-from kimiwonosete.sources.midi import is_midi, read_performance
+from kimiwonosete.sources.links import Download, LinkOptions, check_length, is_link
 from kimiwonosete.transcription import DEFAULT_BACKEND, Transcriber, get_transcriber
-from kimiwonosete.transcription.chunks import CHUNK_S, MARGIN_S, merge_chunks, plan_chunks
+from kimiwonosete.transcription.chunks import CHUNK_S, Chunk, worker_count
 
-#: format name -> file suffix after the stem
-FORMATS = {
-    "pdf": ".pdf",
-    "ly": ".ly",
-    "musicxml": ".musicxml",
-    "mid": ".mid",
-    "performance": ".performance.mid",
-}
 T = TypeVar("T")
 MAX_STEM_CHARS = 80
 
@@ -138,61 +129,87 @@ def transcribe(
     out = Path(outdir) if outdir is not None else None
     if out is not None:
         check_writable(out)  # fail now, not after minutes of transcription
-    stages = _Stages(reporter)
+    steps = _Stages(reporter)
+    options = replace(links or LinkOptions(), span=(start, end))
     with contextlib.ExitStack() as stack:
-        download: Download | None = None
         if is_link(text):
-            options = replace(links or LinkOptions(), span=(start, end))
             into = Path(stack.enter_context(tempfile.TemporaryDirectory(prefix="kimiwonosete-download-")))
-            download = stages.run("download", partial(fetch, text, options, into))
-            source = download.path
-            stem = stem or safe_stem(download.title or download.id)
+            source = steps.run("download", partial(stages.fetch_source, text, options, into))
         else:
-            source = Path(text)
-            stem = stem or source.stem
-        targets = {name: out / (stem + FORMATS[name]) for name in chosen} if out is not None else {}
-        for target in targets.values():
-            if target.resolve() == source.resolve():
-                raise OutputError(f"{target}: writing it would overwrite the input; choose another output folder (-o)")
-        if is_midi(source):
-            performance = stages.run("read MIDI", partial(read_performance, source))
-            work = None
+            source = Source(Path(text))
+        download = source.link
+        stem = stem or (safe_stem(download.title or download.id) if download is not None else source.path.stem)
+        targets = {name: stages.artifact_name(stem, name) for name in chosen}
+        for name in targets.values():
+            if out is not None and (out / name).resolve() == source.path.resolve():
+                raise OutputError(f"{out / name}: writing it would overwrite the input; choose another output folder (-o)")
+        work: Work | None = None
+        if source.is_midi:
+            performance = steps.run("read MIDI", partial(stages.read_midi, source, start, end))
         else:
             transcriber = get_transcriber(model, device)
-            work = _work_folder(source, transcriber, model, chunk_s, start, end, workdir)
-            with work.locked():
-                if not resume and work.finished():
-                    stages.warn(f"an interrupted run of this input had finished {work.finished()} chunks: "
-                                "starting over (--resume would re-use them)")
-                if not resume:
-                    work.clear()
-                try:
-                    n_samples = stages.run("decode", partial(work.decode, source, transcriber.sample_rate, resume, start, end))
-                except InputError as exc:
-                    if download is None:
-                        raise
-                    # Name the link the user gave, not the temporary file it was saved to.
-                    raise InputError(str(exc).replace(str(source), download.url)) from None
-                if download is not None and download.duration is None:
-                    check_length(download.url, n_samples / transcriber.sample_rate, replace(options, span=(0.0, None)))
-                performance = stages.run("transcribe", partial(
-                    _transcribe_chunks, work, n_samples, transcriber, model, executor, chunk_s, reporter, stages.chunks))
-    if not performance.notes:
-        stages.warn("no notes were found (silence?): the score is one empty bar")
-    score = stages.run("score", lambda: build_score(performance, title if title is not None else
-                                                      (download.title if download is not None else stem)))
-    if download is not None:
-        score.uploader, score.url = download.uploader, download.url
-    result = Result(text, performance, score, timings=stages.timings,
-                    warnings=stages.warnings, chunks=stages.chunks, link=download)
-    if out is not None:
-        rendered = stages.run("engrave", partial(_engrave, score, performance, chosen))
-        for name, data in rendered.items():
-            write_bytes_atomic(targets[name], data)
-            result.artifacts[name] = targets[name]
-    if work is not None:
-        work.remove()
+            root = Path(workdir) if workdir is not None else default_root()
+            work = stages.work_of(Store(root), source, transcriber, chunk_s, start, end)
+            lock = root / f"{work.key}.lock"
+            stack.enter_context(locked(lock))  # held until the work is removed, below
+            performance = _transcribe(work, source, transcriber, model, executor, chunk_s, start, end, resume,
+                                      options, reporter, steps)
+        if not performance.notes:
+            steps.warn("no notes were found (silence?): the score is one empty bar")
+        score = steps.run("score", partial(stages.score, performance,
+                                           title if title is not None else (download.title if download is not None else stem),
+                                           source))
+        result = Result(text, performance, score, timings=steps.timings,
+                        warnings=steps.warnings, chunks=steps.chunks, link=download)
+        if out is not None:
+            rendered = steps.run("engrave", lambda: {n: stages.engrave(score, n, performance) for n in chosen})
+            for engraved in rendered.values():
+                for warning in engraved.warnings:
+                    steps.warn(warning)
+            stages.store_artifacts(Store(out), {targets[n]: e.data for n, e in rendered.items()})
+            result.artifacts = {n: out / targets[n] for n in chosen}
+        if work is not None:
+            work.remove()  # while still holding its lock: a new run of the same job starts afresh
+            lock.unlink(missing_ok=True)
     return result
+
+
+def _transcribe(work: Work, source: Source, transcriber: Transcriber, model: str, executor: Executor, chunk_s: float,
+                start: float, end: float | None, resume: bool, options: LinkOptions, reporter: Reporter,
+                steps: _Stages) -> Performance:
+    """decode → plan → transcribe each chunk (checkpointed) → merge, for this machine's driver."""
+    if not resume and work.finished():
+        steps.warn(f"an interrupted run of this input had finished {work.finished()} chunks: "
+                   "starting over (--resume would re-use them)")
+    if not resume:
+        work.clear()
+    rate = transcriber.sample_rate
+    samples = steps.run("decode", partial(stages.decode, work, source, rate, start, end, resume))
+    if source.link is not None and source.link.duration is None:
+        check_length(source.link.url, samples.seconds, replace(options, span=(0.0, None)))
+    job = ChunkJob(model, getattr(transcriber, "device", "cpu"), rate, work)
+    return steps.run("transcribe", partial(_chunks, work, samples, job, executor, chunk_s, reporter, steps.chunks))
+
+
+def _chunks(work: Work, samples: Samples, job: ChunkJob, executor: Executor, chunk_s: float, reporter: Reporter,
+            counts: dict[str, int]) -> Performance:
+    """Every chunk of ``samples`` transcribed: checkpointed ones re-used, the others transcribed by
+    ``executor`` and checkpointed as they finish; then merged."""
+    workers = worker_count(samples.n_samples, samples.sample_rate, chunk_s, executor.slots(job))
+    plan = stages.plan(samples, chunk_s, workers)
+    done: set[Chunk] = {c for c in plan if work.load_chunk(c) is not None}
+    counts.update(total=len(plan), reused=len(done))
+    todo = [c for c in plan if c not in done]
+    # A single chunk reports the model's own windows; several report whole chunks.
+    windows = reporter.advance if len(plan) == 1 else None
+    if windows is None and done:
+        reporter.advance(len(done), len(plan))
+    for chunk, performance in executor.run(job, todo, workers, progress=windows) if todo else ():
+        work.save_chunk(chunk, performance)
+        done.add(chunk)
+        if windows is None:
+            reporter.advance(len(done), len(plan))
+    return stages.merge(work, samples, plan)
 
 
 class _Stages:
@@ -225,54 +242,3 @@ def safe_stem(text: str) -> str:
     """
     stem = re.sub(r"[^\w.-]+", "_", clean_text(text)).strip("._-")[:MAX_STEM_CHARS].rstrip("._-")
     return stem or "recording"
-
-
-def _work_folder(source: Path, transcriber: Transcriber, model: str, chunk_s: float, start: float, end: float | None,
-                 workdir: str | os.PathLike[str] | None) -> WorkFolder:
-    if not source.is_file():
-        raise InputError(f"{source}: no such file" if not source.exists() else f"{source}: not a file")
-    key = job_key(source, model=model, device=getattr(transcriber, "device", "cpu"), sample_rate=transcriber.sample_rate,
-                  chunk_s=chunk_s, margin_s=MARGIN_S, start=start, end=end)
-    return WorkFolder(Path(workdir) if workdir is not None else default_root(), key)
-
-
-def _engrave(score: Score, performance: Performance, chosen: list[str]) -> dict[str, bytes]:
-    ly = lilypond_source(score)
-    makers: dict[str, Callable[[], bytes]] = {
-        "pdf": lambda: render_pdf(ly),
-        "ly": lambda: ly.encode("utf-8"),
-        "musicxml": lambda: musicxml_bytes(score),
-        "mid": lambda: score_midi(score),
-        "performance": lambda: performance_midi(performance),
-    }
-    return {name: makers[name]() for name in chosen}
-
-
-def _transcribe_chunks(
-    work: WorkFolder,
-    n_samples: int,
-    transcriber: Transcriber,
-    model: str,
-    executor: Executor,
-    chunk_s: float,
-    reporter: Reporter,
-    counts: dict[str, int],
-) -> Performance:
-    """The merged notes of every chunk of ``work``'s samples: checkpointed ones loaded, the
-    others transcribed by ``executor`` and checkpointed as they finish."""
-    rate = transcriber.sample_rate
-    plan = plan_chunks(n_samples, rate, chunk_s)
-    parts = {c.index: p for c in plan if (p := work.load(c)) is not None}
-    counts.update(total=len(plan), reused=len(parts))
-    todo = [c for c in plan if c.index not in parts]
-    job = ChunkJob(model, getattr(transcriber, "device", "cpu"), rate, str(work.samples))
-    # A single chunk reports the model's own windows; several report whole chunks.
-    windows = reporter.advance if len(plan) == 1 else None
-    if windows is None and parts:
-        reporter.advance(len(parts), len(plan))
-    for chunk, performance in executor.run(job, todo, progress=windows) if todo else ():
-        work.save(chunk, performance)
-        parts[chunk.index] = performance
-        if windows is None:
-            reporter.advance(len(parts), len(plan))
-    return merge_chunks(plan, [parts[c.index] for c in plan], rate)

@@ -7,9 +7,14 @@ triplet 8th = 4).
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from typing import Any
+
+from kimiwonosete.serial import check_version, from_plain, to_plain, versioned
 
 TICKS_PER_QUARTER = 12
 STEPS = "CDEFGAB"
+#: Bump when a change to these classes changes what ``Score.to_dict`` means.
+SCORE_LAYOUT = 1
 
 
 @dataclass(frozen=True, slots=True)
@@ -142,6 +147,15 @@ class Score:
     #: Where the recording came from, for a link: who put it online, and its address (untrusted).
     uploader: str = ""
     url: str = ""
+
+    def to_dict(self) -> dict[str, Any]:
+        """JSON-ready and versioned: :meth:`from_dict` gives back an equal score."""
+        return versioned("score", SCORE_LAYOUT, to_plain(self))
+
+    @classmethod
+    def from_dict(cls, data: Any) -> Score:
+        """The score :meth:`to_dict` wrote; a ValueError for anything else."""
+        return from_plain(cls, check_version(data, "score", SCORE_LAYOUT))
 
     @property
     def marks(self) -> tuple[tuple[int, int], ...]:

@@ -19,4 +19,9 @@ class Transcriber(Protocol):
     name: str
     sample_rate: int
 
+    def settings(self) -> dict[str, object]:
+        """Everything that decides its notes (name, version, windows, device, sample rate): part
+        of a job's work key, so checkpoints of another model or setting are never re-used."""
+        ...
+
     def transcribe(self, audio: np.ndarray, progress: ProgressFn | None = None) -> Performance: ...

@@ -10,7 +10,7 @@ from __future__ import annotations
 import logging
 import warnings
 from functools import cache
-from importlib import resources
+from importlib import metadata, resources
 
 import numpy as np
 
@@ -62,6 +62,16 @@ class BasicPitchTranscriber:
 
     def __init__(self, threads: int | None = None) -> None:
         self.threads = threads
+
+    def settings(self) -> dict[str, object]:
+        """What decides the notes: the model's version and file, its windows and thresholds."""
+        try:
+            version = metadata.version("basic-pitch")
+        except metadata.PackageNotFoundError:
+            version = "not installed"  # transcribing says so, clearly
+        return {"model": self.name, "version": version, "onnx": ONNX_MODEL, "overlap_frames": OVERLAP_FRAMES,
+                "onset_threshold": ONSET_THRESHOLD, "frame_threshold": FRAME_THRESHOLD, "min_note_ms": MIN_NOTE_MS,
+                "device": "cpu", "sample_rate": SAMPLE_RATE}
 
     def transcribe(self, audio: np.ndarray, progress: ProgressFn | None = None) -> Performance:
         session = load_session(self.threads)  # imports basic_pitch quietly; keep it before the imports below

@@ -41,31 +41,45 @@ class Chunk:
     core_end: int
 
 
-def plan_chunks(n_samples: int, sample_rate: int, chunk_s: float = CHUNK_S, margin_s: float = MARGIN_S) -> list[Chunk]:
-    """Cut ``n_samples`` of audio into chunks whose cores tile it exactly.
+def plan_chunks(n_samples: int, sample_rate: int, chunk_s: float = CHUNK_S, margin_s: float = MARGIN_S,
+                workers: int = 1) -> list[Chunk]:
+    """Cut ``n_samples`` of audio into chunks whose cores tile it exactly, for ``workers`` workers.
 
-    Audio no longer than one core plus a margin is a single chunk (no margins needed).
+    Audio no longer than one core plus a margin is a single chunk (no margins needed). Otherwise
+    there are as many chunks as ``chunk_s``-second cores take (a last sliver no longer than a
+    margin joins the one before), raised to a multiple of ``workers`` so that every worker gets
+    the same number, and all cores are equally long (within a sample), so that they finish
+    together: on 3 minutes, two workers get two 45 s chunks each instead of one sitting idle
+    while the other does the third 60 s one.
 
     >>> [(c.start, c.end, c.core_start, c.core_end) for c in plan_chunks(250, 1, 100, 5)]
-    [(0, 105, 0, 100), (95, 205, 100, 200), (195, 250, 200, 250)]
-    >>> len(plan_chunks(104, 1, 100, 5))
-    1
+    [(0, 88, 0, 83), (78, 171, 83, 166), (161, 250, 166, 250)]
+    >>> len(plan_chunks(104, 1, 100, 5)), len(plan_chunks(250, 1, 100, 5, workers=2))
+    (1, 4)
     """
-    if chunk_s <= 0 or margin_s < 0:
-        raise ValueError("chunk_s must be positive and margin_s not negative")
+    if chunk_s <= 0 or margin_s < 0 or workers < 1:
+        raise ValueError("chunk_s must be positive, margin_s not negative and workers at least 1")
     core = max(1, round(chunk_s * sample_rate))
     margin = round(margin_s * sample_rate)
     if n_samples <= core + margin:
         return [Chunk(0, 0, n_samples, 0, n_samples)]
     count = math.ceil(n_samples / core)
-    if n_samples - (count - 1) * core <= margin:  # a sliver: the last core absorbs it
+    if n_samples - (count - 1) * core <= margin:  # a sliver: the cores share it
         count -= 1
-    chunks = []
-    for i in range(count):
-        a = i * core
-        b = n_samples if i == count - 1 else a + core
-        chunks.append(Chunk(i, max(0, a - margin), min(n_samples, b + margin), a, b))
-    return chunks
+    count = math.ceil(count / workers) * workers
+    bounds = [n_samples * i // count for i in range(count + 1)]
+    return [Chunk(i, max(0, a - margin), min(n_samples, b + margin), a, b) for i, (a, b) in enumerate(zip(bounds, bounds[1:]))]
+
+
+def worker_count(n_samples: int, sample_rate: int, chunk_s: float, slots: int) -> int:
+    """How many of ``slots`` workers to start for ``n_samples``: no more than there are whole
+    ``chunk_s``-second chunks of audio, so that each worker's start (a process, the model loaded
+    again) is paid for by at least a chunk of work; a short input stays in one process.
+
+    >>> worker_count(180 * 10, 10, 60.0, 2), worker_count(100 * 10, 10, 60.0, 2), worker_count(180 * 10, 10, 60.0, 8)
+    (2, 1, 3)
+    """
+    return max(1, min(slots, n_samples // max(1, round(chunk_s * sample_rate))))
 
 
 def _continued(event: Event, cut_at: float, following: Sequence[tuple[Sequence[Event], float]], same) -> float:

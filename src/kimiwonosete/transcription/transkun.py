@@ -15,9 +15,12 @@ from __future__ import annotations
 import json
 import math
 import sys
+import threading
 import types
+from collections.abc import Callable
+from contextvars import ContextVar
 from functools import cache
-from importlib import resources
+from importlib import metadata, resources
 from typing import TYPE_CHECKING
 
 import numpy as np
@@ -113,13 +116,25 @@ def load_stock_model(device: str = "cpu"):  # -> transkun.ModelTransformer.Trans
     return model.to(device).eval()
 
 
-@cache
+#: Called after each window of the transcription running in this thread (or asyncio task), if
+#: any: the one shared model counts windows for whichever call is running it.
+_window_done: ContextVar[Callable[[], None] | None] = ContextVar("transkun_window_done", default=None)
+_loading = threading.Lock()
+
+
 def load_model(device: str = "cpu"):  # -> transkun.ModelTransformer.TransKun
-    """Transkun prepared for fast inference on ``device``, built once per process.
+    """Transkun prepared for fast inference on ``device``, built once per process (also when
+    several threads ask for it at once) and shared by them: nothing in it changes per call.
 
     The weights and every computation that decides a note are Transkun's; what changes is how
     the work is laid out (see ``_attention``, ``_process_frames`` and ``IntervalDecoder``).
     """
+    with _loading:
+        return _load_model(device)
+
+
+@cache
+def _load_model(device: str):  # -> transkun.ModelTransformer.TransKun
     from transkun.LayersTransformer import MultiHeadAttentionKernel
 
     model = load_stock_model(device)
@@ -132,6 +147,15 @@ def load_model(device: str = "cpu"):  # -> transkun.ModelTransformer.TransKun
             module.kv_proj_weight = _kv_weight(module)
             module.forward = types.MethodType(_attention, module)
     model.processFramesBatch = types.MethodType(_process_frames, model)
+    frames = model.transcribeFrames
+
+    def counted(*args, **kwargs):  # per-window progress without copying Transkun's window loop
+        out = frames(*args, **kwargs)
+        if (done := _window_done.get()) is not None:
+            done()
+        return out
+
+    model.transcribeFrames = counted
     return model
 
 
@@ -240,6 +264,13 @@ class IntervalDecoder:
         return paths
 
 
+def _installed(distribution: str) -> str:
+    try:
+        return metadata.version(distribution)
+    except metadata.PackageNotFoundError:
+        return "not installed"  # transcribing says so, clearly
+
+
 def window_count(n_samples: int, hop_s: float, frame_hop: int) -> int:
     """How many 16 s windows Transkun's loop runs over ``n_samples`` at ``SAMPLE_RATE`` with
     windows every ``hop_s`` (rounded up to whole frames of ``frame_hop`` samples); the audio is
@@ -272,30 +303,31 @@ class TranskunTranscriber:
 
             torch.set_num_threads(threads)
 
+    def settings(self) -> dict[str, object]:
+        """What decides the notes: the model's version and weights, its windows, the device."""
+        return {"model": self.name, "version": _installed("transkun"), "weights": WEIGHTS, "segment_s": SEGMENT_S,
+                "hop_s": self.hop_s, "device": self.device, "sample_rate": SAMPLE_RATE}
+
     def transcribe(self, audio: np.ndarray, progress: ProgressFn | None = None) -> Performance:
         import torch
 
         model = load_model(self.device)
         total = window_count(len(audio), self.hop_s, model.hopSize)
-        frames_fn = model.transcribeFrames
         done = 0
 
-        def counted(*args, **kwargs):
+        def window_done() -> None:
             nonlocal done
-            out = frames_fn(*args, **kwargs)
             done += 1
             if progress:
                 progress(min(done, total), total)
-            return out
 
-        # Per-segment progress without copying Transkun's segment loop.
-        model.transcribeFrames = counted
+        token = _window_done.set(window_done)
         try:
             with torch.inference_mode():
                 x = torch.from_numpy(np.ascontiguousarray(audio, dtype=np.float32))[:, None].to(self.device)
                 events = model.transcribe(x, stepInSecond=self.hop_s, segmentSizeInSecond=SEGMENT_S)
         finally:
-            del model.transcribeFrames
+            _window_done.reset(token)
         notes, pedals = [], []
         for e in events:
             if e.pitch == SUSTAIN_PITCH:

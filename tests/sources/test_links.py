@@ -215,3 +215,34 @@ def test_a_playlist_is_refused_unless_asked_for(site: str, tmp_path: Path) -> No
     assert proc.returncode == 0, proc.stderr
     summaries = json.loads(proc.stdout)
     assert [Path(s["artifacts"]["ly"]).name for s in summaries] == ["01-Two_pieces_1.ly", "02-Two_pieces_2.ly"]
+
+
+def test_a_guarded_fetch_leaves_the_rest_of_the_process_alone(site: str, tmp_path: Path) -> None:
+    """While a fetch under a policy runs, this process's other threads resolve and connect as
+    before: a server's own connections (database, storage, webhooks) are not the link's."""
+    import socket
+
+    port = site.rsplit(":", 1)[1]
+    policy = LinkPolicy(allow_private=True, blocked=(ipaddress.ip_network("127.0.0.2/32"),))
+    resolve = socket.getaddrinfo
+    errors: list[BaseException] = []
+
+    def slow_fetch() -> None:
+        try:
+            fetch(f"{site}/slow.wav", LinkOptions(policy=policy, socket_timeout_s=3.0), tmp_path / "slow")
+        except LinkError as exc:  # the slow server never answers: that is the point
+            errors.append(exc)
+
+    thread = threading.Thread(target=slow_fetch)
+    thread.start()
+    seen = 0
+    deadline = time.monotonic() + 10
+    while thread.is_alive() and time.monotonic() < deadline:
+        assert socket.getaddrinfo is resolve
+        assert socket.getaddrinfo("127.0.0.2", int(port))  # refused for the link, not for us
+        seen += 1
+        time.sleep(0.05)
+    thread.join()
+    assert seen > 20 and len(errors) == 1 and "did not answer in time" in str(errors[0])
+    with pytest.raises(LinkError, match="127.0.0.2, a private"):  # the policy still holds for the fetch
+        fetch(f"{site}/redirect/http://127.0.0.2:{port}/piece.wav", LinkOptions(policy=policy), tmp_path / "no")

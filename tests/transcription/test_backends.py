@@ -69,3 +69,36 @@ def test_devices_are_checked() -> None:
         assert get_transcriber("transkun", "auto").device == "cpu"
         with pytest.raises(KimiError, match="no CUDA GPU"):
             get_transcriber("transkun", "cuda")
+
+
+def test_transkun_serves_threads_at_once(example_flac: Path, transkun_notes: Performance) -> None:
+    """Two threads transcribing at the same time with the one shared model: each counts its own
+    windows and gets the notes it would get alone (a service runs stages in threads)."""
+    import threading
+
+    t = get_transcriber("transkun", "cpu")
+    audio = decode(example_flac, t.sample_rate)
+    together = threading.Barrier(2, timeout=300)  # both calls are inside the model at once
+    progress: dict[int, list[tuple[int, int]]] = {0: [], 1: []}
+    results: dict[int, Performance] = {}
+    errors: list[BaseException] = []
+
+    def run(i: int) -> None:
+        def seen(done: int, total: int) -> None:
+            progress[i].append((done, total))
+            if done == 1:
+                together.wait()
+
+        try:
+            results[i] = t.transcribe(audio, seen)
+        except BaseException as exc:  # noqa: BLE001  (reported below, with the thread's own error)
+            errors.append(exc)
+
+    threads = [threading.Thread(target=run, args=(i,)) for i in (0, 1)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert not errors, errors
+    assert progress[0] == progress[1] == [(1, 2), (2, 2)]
+    assert results[0].notes == results[1].notes == transkun_notes.notes

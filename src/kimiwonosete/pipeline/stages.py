@@ -19,6 +19,7 @@ from kimiwonosete.engrave.midi import performance_midi, score_midi
 from kimiwonosete.engrave.musicxml import musicxml_bytes
 from kimiwonosete.errors import InputError
 from kimiwonosete.notes import Performance
+from kimiwonosete.pipeline.executors import transcribe_chunk
 from kimiwonosete.pipeline.store import Store
 from kimiwonosete.pipeline.workfolder import Work, work_key
 from kimiwonosete.score.build import build_score
@@ -120,9 +121,13 @@ def plan(samples: Samples, chunk_s: float, workers: int = 1) -> list[Chunk]:
     return plan_chunks(samples.n_samples, samples.sample_rate, chunk_s, MARGIN_S, workers)
 
 
-def read_chunk(work: Work, chunk: Chunk):  # -> np.ndarray
-    """The audio one chunk is transcribed from (only its part of the samples is read)."""
-    return work.read_samples(chunk.start, chunk.end)
+def transcribe_one(work: Work, chunk: Chunk, transcriber: Transcriber) -> Performance:
+    """Transcribe one chunk, on any worker that reaches the store: its samples read from there
+    (only its part), its notes checkpointed there. (The local driver's executors return the
+    notes instead, and the driver checkpoints them: Ray's nodes need not reach its folder.)"""
+    performance = transcribe_chunk(transcriber, work.read_samples(chunk.start, chunk.end), chunk)
+    work.save_chunk(chunk, performance)
+    return performance
 
 
 def merge(work: Work, samples: Samples, chunks: list[Chunk]) -> Performance:
@@ -196,4 +201,4 @@ def artifact_name(stem: str, fmt: str) -> str:
 
 
 __all__ = ["FORMATS", "Engraved", "Samples", "Source", "decode", "engrave", "fetch_source", "merge", "plan",
-           "read_chunk", "read_midi", "score", "store_artifacts", "work_of"]
+           "read_midi", "score", "store_artifacts", "transcribe_one", "work_of"]

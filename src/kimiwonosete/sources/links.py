@@ -4,7 +4,9 @@ link to a media file, fetched with the yt-dlp Python API, with limits and one-li
 A server must not let users reach its own network through a link: :class:`LinkPolicy` refuses
 private, loopback and link-local addresses. It is checked where every connection is made (after
 DNS resolution, so also for each redirect and for a name that resolves to a private address),
-not on the link's text alone.
+not on the link's text alone: a fetch under such a policy runs in a process of its own, whose
+name resolution the policy guards, so the check never touches the rest of the program (a
+server's own connections from other threads: its database, storage, webhooks).
 """
 
 from __future__ import annotations
@@ -14,18 +16,21 @@ import hashlib
 import io
 import ipaddress
 import json
+import multiprocessing
 import os
 import re
 import shutil
 import socket
 import tempfile
-import threading
 import time
 import urllib.parse
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
+from concurrent.futures import ProcessPoolExecutor
+from concurrent.futures.process import BrokenProcessPool
 from dataclasses import dataclass
+from functools import partial
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 from kimiwonosete.errors import InputError, KimiError
 from kimiwonosete.files import cache_home
@@ -93,45 +98,42 @@ class RefusedAddress(OSError):
     """Raised inside yt-dlp's connection code: the policy refused where a connection would go."""
 
 
-_getaddrinfo = socket.getaddrinfo
-#: The policy in force and what it refused, for the whole process while a fetch runs: process-wide
-#: (not per thread) so that threads yt-dlp or asyncio start for a connection are checked too.
-_active: tuple[LinkPolicy, list[str]] | None = None
-_one_fetch = threading.Lock()
+T = TypeVar("T")
 
 
-def _guarded_getaddrinfo(host, port, *args, **kwargs):  # type: ignore[no-untyped-def]
-    """``socket.getaddrinfo`` that lets the active policy veto every address it returns. Both of
-    yt-dlp's HTTP stacks (urllib, requests/urllib3) connect only to addresses from here."""
-    found = _getaddrinfo(host, port, *args, **kwargs)
-    active = _active
-    if active is not None:
-        policy, refused = active
-        for *_, sockaddr in found:
-            try:
-                policy.check_address(str(host), sockaddr[0])
-            except RefusedAddress as exc:
-                refused.append(str(exc))
-                raise
+def _checked_getaddrinfo(policy: LinkPolicy, refused: list[str], resolve: Callable[..., Any], host, port, *args, **kwargs):  # type: ignore[no-untyped-def]
+    """``socket.getaddrinfo`` that lets ``policy`` veto every address it returns. Both of yt-dlp's
+    HTTP stacks (urllib, requests/urllib3) connect only to addresses from here."""
+    found = resolve(host, port, *args, **kwargs)
+    for *_, sockaddr in found:
+        try:
+            policy.check_address(str(host), sockaddr[0])
+        except RefusedAddress as exc:
+            refused.append(str(exc))
+            raise
     return found
 
 
-@contextlib.contextmanager
-def _enforced(policy: LinkPolicy) -> Iterator[list[str]]:
-    """``policy`` in force for this process; fetches under a policy that checks addresses run
-    one at a time."""
-    global _active
+def _guarded(policy: LinkPolicy, fn: Callable[..., T], *args: Any) -> T:
+    """In a fetch's own process: ``fn(*args, refused)`` with ``policy`` checking every address this
+    process resolves (every thread yt-dlp or asyncio starts in it too). The process does nothing
+    else, so guarding its ``socket.getaddrinfo`` touches nothing but this fetch."""
     refused: list[str] = []
+    socket.getaddrinfo = partial(_checked_getaddrinfo, policy, refused, socket.getaddrinfo)
+    return fn(*args, refused)
+
+
+def _under(policy: LinkPolicy, url: str, fn: Callable[..., T], *args: Any) -> T:
+    """``fn(*args, refused)``: here when ``policy`` checks no addresses, else in a new process
+    under it (errors come back as raised there)."""
     if not policy.checks_addresses:
-        yield refused
-        return
-    with _one_fetch:
-        socket.getaddrinfo = _guarded_getaddrinfo
-        _active = (policy, refused)
+        return fn(*args, [])
+    # spawn, not fork: a fork of a process running other threads (a server's) can hang.
+    with ProcessPoolExecutor(1, mp_context=multiprocessing.get_context("spawn")) as pool:
         try:
-            yield refused
-        finally:
-            _active = None
+            return pool.submit(_guarded, policy, fn, *args).result()
+        except BrokenProcessPool:
+            raise LinkError(f"{url}: the download stopped (its process died)") from None
 
 
 @dataclass(frozen=True)
@@ -298,9 +300,13 @@ def fetch(url: str, options: LinkOptions, into: Path) -> Download:
     The page is read once: its metadata decide (playlist? too long? cached?) before any media
     is downloaded.
     """
+    options.policy.check_url(url)
+    return _under(options.policy, url, _download, url, options, into)
+
+
+def _download(url: str, options: LinkOptions, into: Path, refused: list[str]) -> Download:
     import yt_dlp
 
-    options.policy.check_url(url)
     root = options.cache if options.cache is not None else into
     root.mkdir(parents=True, exist_ok=True)
     work = Path(tempfile.mkdtemp(prefix=".download-", dir=root))
@@ -315,7 +321,7 @@ def fetch(url: str, options: LinkOptions, into: Path) -> Download:
 
     log = _Log()
     try:
-        with _enforced(options.policy) as refused, _private_cookies(options.cookies) as cookiefile:
+        with _private_cookies(options.cookies) as cookiefile:
             extra = {"outtmpl": str(work / f"{MEDIA_NAME}.%(ext)s"), "progress_hooks": [limit], "extract_flat": "in_playlist"}
             try:
                 with yt_dlp.YoutubeDL(_ydl_options(options, log, cookiefile, **extra)) as ydl:
@@ -352,11 +358,15 @@ def fetch(url: str, options: LinkOptions, into: Path) -> Download:
 
 def playlist_links(url: str, options: LinkOptions) -> list[tuple[str, str]]:
     """(link, title) of each item of a playlist or channel (a single video: just ``url``)."""
+    options.policy.check_url(url)
+    return _under(options.policy, url, _playlist, url, options)
+
+
+def _playlist(url: str, options: LinkOptions, refused: list[str]) -> list[tuple[str, str]]:
     import yt_dlp
 
-    options.policy.check_url(url)
     log = _Log()
-    with _enforced(options.policy) as refused, _private_cookies(options.cookies) as cookiefile:
+    with _private_cookies(options.cookies) as cookiefile:
         try:
             opts = _ydl_options(options, log, cookiefile, extract_flat="in_playlist", noplaylist=False)
             with yt_dlp.YoutubeDL(opts) as ydl:

@@ -57,3 +57,20 @@ def test_other_layouts_and_shapes_are_refused(played: Performance) -> None:
         Score.from_dict(data)
     with pytest.raises(ValueError, match="expected int"):
         Performance.from_dict({**data, "notes": [{"onset": 0.0, "offset": 1.0, "pitch": "C4", "velocity": 80}]})
+
+
+def test_the_stages_references_round_trip() -> None:
+    from pathlib import Path
+
+    from kimiwonosete.pipeline.stages import Samples, Source
+    from kimiwonosete.serial import from_plain, to_plain
+    from kimiwonosete.sources.links import Download
+    from kimiwonosete.transcription.chunks import Chunk, plan_chunks
+
+    link = Download(Path("/cache/abc/media.webm"), "https://example.org/v", 'Title "x"', "Someone", None, "abc")
+    for source in (Source(Path("piece.flac")), Source(link.path, link)):
+        assert Source.from_dict(_through_json(source.to_dict())) == source
+    samples = Samples("0123abcd", 44100, 44100 * 180)
+    assert Samples.from_dict(_through_json(samples.to_dict())) == samples
+    plan = plan_chunks(samples.n_samples, samples.sample_rate, workers=2)
+    assert from_plain(list[Chunk], _through_json(to_plain(plan))) == plan

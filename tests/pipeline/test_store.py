@@ -123,3 +123,15 @@ def test_the_stages_run_against_the_store_with_workers_in_other_processes(
     here = run(Store(tmp_path / "local"), 1)
     there = run(store, 2)
     assert len(here.notes) > 30 and there.notes == here.notes
+
+
+def test_the_work_key_holds_the_models_version_and_windows(example_flac: Path, tmp_path: Path) -> None:
+    from kimiwonosete.transcription.transkun import TranskunTranscriber
+
+    store, source = Store(tmp_path), stages.Source(example_flac)
+    key = lambda t, **kw: stages.work_of(store, source, t, **{"chunk_s": 60.0, "start": 0.0, "end": None, **kw}).key  # noqa: E731
+    stock_windows, ours = TranskunTranscriber(hop_s=8.0, device="cpu"), TranskunTranscriber(device="cpu")
+    assert ours.settings()["version"] == "2.0.1" and ours.settings()["hop_s"] == 14.0
+    assert key(ours) == key(TranskunTranscriber(device="cpu"))
+    assert len({key(ours), key(stock_windows), key(get_transcriber("basic-pitch")), key(ours, chunk_s=30.0),
+                key(ours, start=1.0)}) == 5

@@ -103,10 +103,11 @@ def transcribe(
     A link (any page yt-dlp supports, or a direct link to a media file) is fetched first, with
     ``links`` (limits, cookies, cache, address policy); its title and uploader go into the score.
     A MIDI file (``.mid``, ``.midi``) is taken as the performance itself: no transcription.
-    Seconds ``start`` to ``end`` of the audio are decoded into a work folder (under ``workdir``,
-    default :func:`default_root`), cut into ``chunk_s``-second chunks that ``executor``
-    (``local``, ``ray``, ``ray://HOST:PORT`` or an :class:`Executor`) transcribes with ``workers``
-    workers, each chunk checkpointed; ``resume`` re-uses the checkpoints of an interrupted run of
+    Seconds ``start`` to ``end`` of the audio (or of a MIDI performance) are taken. Audio is
+    decoded into a work folder (under ``workdir``, default :func:`default_root`), cut into equal
+    chunks of about ``chunk_s`` seconds at most, which ``executor`` (``local``, ``ray``,
+    ``ray://HOST:PORT`` or an :class:`Executor`) transcribes with up to ``workers`` workers
+    (see :func:`worker_count`), each chunk checkpointed; ``resume`` re-uses the checkpoints of an interrupted run of
     the same job. The work folder is removed once the job has succeeded.
 
     The files are named ``stem`` + suffix (default: the input file's stem, or for a link a stem
@@ -182,7 +183,7 @@ def _transcribe(work: Work, source: Source, transcriber: Transcriber, model: str
         steps.warn(f"an interrupted run of this input had finished {work.finished()} chunks: "
                    "starting over (--resume would re-use them)")
     if not resume:
-        work.clear()
+        work.remove()
     rate = transcriber.sample_rate
     samples = steps.run("decode", partial(stages.decode, work, source, rate, start, end, resume))
     if source.link is not None and source.link.duration is None:

@@ -14,6 +14,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from kimiwonosete.audio import decode_into
 from kimiwonosete.engrave.lilypond import lilypond_source, render_pdf
 from kimiwonosete.engrave.midi import performance_midi, score_midi
 from kimiwonosete.engrave.musicxml import musicxml_bytes
@@ -101,8 +102,6 @@ def decode(work: Work, source: Source, sample_rate: int, start: float = 0.0, end
            reuse: bool = False) -> Samples:
     """Decode: seconds ``start`` to ``end`` of the source, as samples in the work's store
     (re-used from an earlier run when ``reuse`` finds them there)."""
-    from kimiwonosete.audio import decode_into
-
     count = work.sample_count() if reuse else None
     if count is None:
         try:

@@ -121,11 +121,9 @@ class Work:
         """The key of the artifact ``name`` (a file name made by this package) of a score."""
         return f"{self.key}/scores/{score_id}/artifacts/{name}"
 
-    def clear(self) -> None:
-        """Forget an earlier run's objects."""
+    def remove(self) -> None:
+        """Delete every object of the job (an earlier run's, or this one's once it is done)."""
         self.store.remove(self.key)
-
-    remove = clear
 
 
 @contextmanager

@@ -60,9 +60,11 @@ import numpy as np
 
 from kimiwonosete.score.model import note_name
 
-METRICS = ("beat_f1", "downbeat_f1", "timesig_acc", "position_acc", "duration_acc", "note_f1", "staff_acc",
-           "spelling_acc", "voice_f1", "ms_position_acc", "ms_duration_acc", "ms_note_f1", "ms_staff_acc", "ms_spelling_acc",
-           "ms_voice_f1")
+SCORE_MODELS = ("learned", "heuristic")
+PREFIX = {"heuristic": "h_"}  # measures of the second model are named with this prefix
+OURS = ("beat_f1", "downbeat_f1", "timesig_acc", "key_acc", "position_acc", "duration_acc", "note_f1", "staff_acc",
+        "spelling_acc", "voice_f1")
+MUSESCORE = ("ms_position_acc", "ms_duration_acc", "ms_note_f1", "ms_staff_acc", "ms_spelling_acc", "ms_voice_f1")
 GRID_TOL = 1e-6
 MATCH_S = 0.3  # a score event is the note's if played within this of its onset
 
@@ -72,11 +74,12 @@ class Annotations:
     beats: np.ndarray
     downbeats: np.ndarray
     bar_timesigs: list[str]  # the time signature in force at each downbeat ("" if never given)
+    bar_keys: list[int | None]  # the key signature (fifths) in force at each downbeat (None if never given)
 
 
 def read_annotations(path: Path) -> Annotations:
-    beats, downbeats, sigs = [], [], []
-    current = ""
+    beats, downbeats, sigs, keys = [], [], [], []
+    current, key = "", None
     for line in path.read_text().splitlines():
         fields = line.split("\t")
         if len(fields) < 2 or not fields[0].strip():
@@ -85,11 +88,14 @@ def read_annotations(path: Path) -> Annotations:
         kind, *rest = label.split(",")
         if rest and rest[0]:
             current = rest[0]
+        if len(rest) > 1 and rest[1].strip():
+            key = int(rest[1])
         beats.append(t)
         if kind == "db":
             downbeats.append(t)
             sigs.append(current)
-    return Annotations(np.array(beats), np.array(downbeats), sigs)
+            keys.append(key)
+    return Annotations(np.array(beats), np.array(downbeats), sigs, keys)
 
 
 def find_items(data_dir: Path) -> list[tuple[Path, Path]]:
@@ -428,57 +434,86 @@ def _midi_number(pitch) -> int:
 def cut(truth: Annotations, seconds: float) -> Annotations:
     """The annotations up to ``seconds``."""
     sigs = [s for t, s in zip(truth.downbeats, truth.bar_timesigs) if t <= seconds]
-    return Annotations(truth.beats[truth.beats <= seconds], truth.downbeats[truth.downbeats <= seconds], sigs)
+    keys = [k for t, k in zip(truth.downbeats, truth.bar_keys) if t <= seconds]
+    return Annotations(truth.beats[truth.beats <= seconds], truth.downbeats[truth.downbeats <= seconds], sigs, keys)
 
 
-def evaluate(perf_path: Path, ann_path: Path, musescore: bool = False, transcribed=None, cut_s: float | None = None) -> dict:
-    """All measures for one performance: its true notes, or ``transcribed`` (a Performance of
-    the first ``cut_s`` seconds of its audio)."""
+def key_accuracy(score, truth: Annotations) -> float:
+    """Share of annotated bars whose key signature (fifths) is the one our score has in force there."""
+    known = [(t, k) for t, k in zip(truth.downbeats, truth.bar_keys) if k is not None]
+    downbeats = np.array(score.downbeat_times)
+    if not known or not len(downbeats):
+        return float("nan")
+    changes = sorted(score.key_changes)
+    right = 0
+    for t, k in known:
+        bar = int(np.searchsorted(downbeats, t + 0.1, side="right")) - 1
+        fifths = score.key.fifths
+        for at, key in changes:
+            if at <= bar:
+                fifths = key.fifths
+        right += fifths == k
+    return right / len(known)
+
+
+def score_metrics(score, perf, truth: Annotations, composer: Notes | None, true_pos: np.ndarray) -> dict:
+    """Every measure of one built score."""
     import mir_eval
 
+    onsets = np.array([n.onset for n in perf.notes])
+    pitches = np.array([n.pitch for n in perf.notes])
+    written = written_notes(score)
+    ours = match_positions(written, onsets, pitches) if written is not None else np.full(len(onsets), np.nan)
+    est_beats = np.array(score.beat_times)
+    est_down = np.array(score.downbeat_times)
+    ts = str(score.time_signature)
+    known = [s for s in truth.bar_timesigs if s]
+    return {
+        "beat_f1": mir_eval.beat.f_measure(mir_eval.beat.trim_beats(truth.beats), mir_eval.beat.trim_beats(est_beats)),
+        "downbeat_f1": mir_eval.beat.f_measure(truth.downbeats, est_down),
+        "timesig_acc": float(np.mean([s == ts for s in known])) if known else float("nan"),
+        "key_acc": key_accuracy(score, truth),
+        "position_acc": _accuracy(ours, true_pos),
+        **score_measures(composer, written),
+        "est_timesig": ts,
+        "est_tempo": 60.0 / float(np.median(np.diff(est_beats))) if len(est_beats) > 1 else float("nan"),
+    }
+
+
+def evaluate(perf_path: Path, ann_path: Path, musescore: bool = False, transcribed=None, cut_s: float | None = None,
+             models: tuple[str, ...] = SCORE_MODELS) -> dict:
+    """All measures for one performance: its true notes, or ``transcribed`` (a Performance of
+    the first ``cut_s`` seconds of its audio), for each score model (the first unprefixed, the
+    others prefixed by ``PREFIX``)."""
     from kimiwonosete.score.build import build_score
 
     truth = read_annotations(ann_path)
     perf = read_notes(perf_path) if transcribed is None else transcribed
-    t0 = time.perf_counter()
-    score = build_score(perf, perf_path.stem)
-    seconds = time.perf_counter() - t0
     onsets = np.array([n.onset for n in perf.notes])
-    true_pos = annotated_positions(onsets, truth)
     pitches = np.array([n.pitch for n in perf.notes])
-    written = written_notes(score)
-    ours = match_positions(written, onsets, pitches) if written is not None else np.full(len(onsets), np.nan)
     composer = score_notes(perf_path, truth)
     if cut_s is not None:
         if composer is not None:
-            keep = composer.played <= cut_s
-            composer = composer.take(keep)
+            composer = composer.take(composer.played <= cut_s)
         truth = cut(truth, cut_s)
-        true_pos = annotated_positions(onsets, truth)
+    true_pos = annotated_positions(onsets, truth)
+    known = [s for s in truth.bar_timesigs if s]
+    row = {"item": str(perf_path), "true_timesig": max(set(known), key=known.count) if known else "",
+           "true_tempo": 60.0 / float(np.median(np.diff(truth.beats))) if len(truth.beats) > 1 else float("nan")}
+    for model in models:
+        t0 = time.perf_counter()
+        score = build_score(perf, perf_path.stem, model=model)
+        seconds = time.perf_counter() - t0
+        prefix = PREFIX.get(model, "") if model != models[0] else ""
+        row.update({prefix + k: v for k, v in score_metrics(score, perf, truth, composer, true_pos).items()})
+        row[prefix + "seconds"] = seconds
     ms = {"ms_" + k: float("nan") for k in ("position_acc", *SCORE_MEASURES)}
     if musescore and perf_path.suffix == ".mid":
         theirs = musescore_notes(perf_path)
         if theirs is not None:
             ms["ms_position_acc"] = _accuracy(match_positions(theirs, onsets, pitches), true_pos)
             ms.update({"ms_" + k: v for k, v in score_measures(composer, theirs).items()})
-    est_beats = np.array(score.beat_times)
-    est_down = np.array(score.downbeat_times)
-    ts = str(score.time_signature)
-    known = [s for s in truth.bar_timesigs if s]
-    return {
-        "item": str(perf_path),
-        "beat_f1": mir_eval.beat.f_measure(mir_eval.beat.trim_beats(truth.beats), mir_eval.beat.trim_beats(est_beats)),
-        "downbeat_f1": mir_eval.beat.f_measure(truth.downbeats, est_down),
-        "timesig_acc": float(np.mean([s == ts for s in known])) if known else float("nan"),
-        "position_acc": _accuracy(ours, true_pos),
-        **score_measures(composer, written),
-        "est_timesig": ts,
-        "true_timesig": max(set(known), key=known.count) if known else "",
-        "est_tempo": 60.0 / float(np.median(np.diff(est_beats))) if len(est_beats) > 1 else float("nan"),
-        "true_tempo": 60.0 / float(np.median(np.diff(truth.beats))) if len(truth.beats) > 1 else float("nan"),
-        "seconds": seconds,
-        **ms,
-    }
+    return {**row, **ms}
 
 
 def audio_transcriber(model: str, seconds: float):
@@ -505,15 +540,18 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("data_dir", type=Path)
     ap.add_argument("--json", type=Path)
     ap.add_argument("--limit", type=int, help="only the first N performances")
+    ap.add_argument("--stride", type=int, default=1, help="only every K-th performance (a quick spread-out sample)")
     ap.add_argument("--musescore", action="store_true", help="also score MuseScore 3's MIDI import (baseline)")
     ap.add_argument("--from-audio", action="store_true", help="transcribe each recording's audio (MAPS layout)")
     ap.add_argument("--seconds", type=float, default=60.0, help="with --from-audio: how much of each recording")
     ap.add_argument("--model", default="transkun", help="with --from-audio: the transcription model")
+    ap.add_argument("--score-models", default=",".join(SCORE_MODELS),
+                    help="score models side by side, comma-separated (measures of the second prefixed h_)")
     args = ap.parse_args(argv)
     if not args.data_dir.is_dir():
         print(f"error: {args.data_dir}: no such directory", file=sys.stderr)
         return 2
-    items = find_items(args.data_dir)[: args.limit]
+    items = find_items(args.data_dir)[:: args.stride][: args.limit]
     if not items:
         print(f"error: {args.data_dir}: no annotated performances found", file=sys.stderr)
         return 2
@@ -521,23 +559,33 @@ def main(argv: list[str] | None = None) -> int:
     if args.from_audio:
         items = [(perf, ann) for perf, ann in items if perf.suffix == ".tsv" and perf.with_suffix(".flac").exists()]
         transcribe = audio_transcriber(args.model, args.seconds)
+    models = tuple(args.score_models.split(","))
+    metrics = [PREFIX.get(m, "") * (i > 0) + k for i, m in enumerate(models) for k in (*OURS, "seconds")]
+    metrics += list(MUSESCORE) if args.musescore else []
     rows = []
-    heads = ("pos", "dur", "noteF", "staff", "spell", "voice", "msPos", "msDur", "msNF", "msSt", "msSp", "msVo")
-    print(f"{'performance':<50} {'beatF1':>6} {'dbF1':>6} {'TSacc':>6} " + " ".join(f"{h:>5}" for h in heads)
+    heads = ("beat", "dbeat", "TS", "key", "pos", "dur", "noteF", "staff", "spell", "voice")
+    print(f"{'performance':<44} " + " ".join(f"{h:>5}" for h in heads) + f" {'h_beat':>6} {'h_db':>5} {'msNF':>5}"
           + f" {'TS est/true':>11} {'tempo est/true':>15}")
     for perf, ann in items:
         if transcribe is None:
-            r = evaluate(perf, ann, args.musescore)
+            r = evaluate(perf, ann, args.musescore, models=models)
         else:
-            r = evaluate(perf, ann, transcribed=transcribe(perf.with_suffix(".flac")), cut_s=args.seconds)
+            r = evaluate(perf, ann, transcribed=transcribe(perf.with_suffix(".flac")), cut_s=args.seconds, models=models)
         rows.append(r)
         name = str(perf.relative_to(args.data_dir))
-        print(f"{name[-50:]:<50} {r['beat_f1']:6.3f} {r['downbeat_f1']:6.3f} {r['timesig_acc']:6.3f} "
-              + " ".join(f"{r[k]:5.3f}" for k in METRICS[3:])
+        second = PREFIX.get(models[-1], "") if len(models) > 1 else ""
+        print(f"{name[-44:]:<44} " + " ".join(f"{r[k]:5.3f}" for k in OURS)
+              + f" {r.get(second + 'beat_f1', np.nan):6.3f} {r.get(second + 'downbeat_f1', np.nan):5.3f}"
+              + f" {r.get('ms_note_f1', np.nan):5.3f}"
               + f" {r['est_timesig'] + '/' + r['true_timesig']:>11} {r['est_tempo']:7.1f}/{r['true_tempo']:<7.1f}", flush=True)
     means = {k: float(np.nanmean([r[k] for r in rows])) if any(np.isfinite(r[k]) for r in rows) else float("nan")
-             for k in METRICS}
-    print("MEAN " + "  ".join(f"{k} {v:.3f}" for k, v in means.items()) + f"  ({len(rows)} performances)")
+             for k in metrics}
+    for i, model in enumerate(models):
+        prefix = PREFIX.get(model, "") * (i > 0)
+        print(f"MEAN {model:<9} " + "  ".join(f"{k} {means[prefix + k]:.3f}" for k in (*OURS, "seconds"))
+              + f"  ({len(rows)} performances)")
+    if args.musescore:
+        print("MEAN musescore  " + "  ".join(f"{k[3:]} {means[k]:.3f}" for k in MUSESCORE))
     if args.json:
         from kimiwonosete.files import write_bytes_atomic
 

@@ -22,6 +22,7 @@ def transkun_run(example_flac: Path, tmp_path_factory: pytest.TempPathFactory) -
     out = tmp_path_factory.mktemp("out")
     proc = run_cli("transcribe", example_flac, "-o", out, "--json")
     assert proc.returncode == 0, proc.stderr
+    assert "UserWarning" not in proc.stderr, proc.stderr  # warnings a user would see (DeprecationWarnings are hidden)
     return out, json.loads(proc.stdout)
 
 

@@ -13,6 +13,7 @@ from kimiwonosete.examples import write_example
 from kimiwonosete.pipeline.progress import default_reporter
 from kimiwonosete.pipeline.run import FORMATS, safe_stem, transcribe
 from kimiwonosete.pipeline.workfolder import default_root
+from kimiwonosete.score.build import DEFAULT_MODEL, SCORE_MODELS
 from kimiwonosete.sources.links import (
     DOWNLOAD_TIMEOUT_S,
     MAX_BYTES,
@@ -34,6 +35,8 @@ def _parser() -> argparse.ArgumentParser:
                                  "or a link (YouTube or any site yt-dlp supports, or a direct link to a media file)")
     t.add_argument("-o", "--outdir", type=Path, default=Path("."), help="output folder (default: .)")
     t.add_argument("--model", choices=BACKENDS, default=DEFAULT_BACKEND, help="transcription model")
+    t.add_argument("--score-model", choices=SCORE_MODELS, default=DEFAULT_MODEL,
+                   help="how beats, bars, metre and staves are read: the trained model (default) or the rules")
     t.add_argument("--device", choices=DEVICES, default="auto",
                    help="where transkun runs: a CUDA GPU when torch sees one (auto), or cpu/cuda")
     t.add_argument("--formats", default=",".join(FORMATS),
@@ -110,7 +113,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         results = [
             transcribe(item, args.outdir, model=args.model, device=args.device, formats=args.formats, title=args.title,
                        reporter=reporter, executor=args.executor, workers=args.workers, chunk_s=args.chunk_seconds,
-                       resume=args.resume, workdir=args.workdir, start=args.start, end=args.end, links=options, stem=stem)
+                       resume=args.resume, workdir=args.workdir, start=args.start, end=args.end, links=options, stem=stem,
+                       score_model=args.score_model)
             for item, stem in inputs
         ]
     except KimiError as exc:

@@ -52,3 +52,18 @@ def test_refuses_to_overwrite_the_input(performance_mid: Path) -> None:
     proc = run_cli("transcribe", performance_mid, "-o", performance_mid.parent)
     assert proc.returncode != 0 and "overwrite the input" in proc.stderr
     assert performance_mid.read_bytes() == before
+
+
+@pytest.mark.parametrize("model", ["learned", "heuristic"])
+def test_cli_reads_the_score_with_either_score_model(performance_mid: Path, tmp_path: Path, model: str) -> None:
+    proc = run_cli("transcribe", performance_mid, "-o", tmp_path / "out", "--json", "--formats", "mid,musicxml",
+                   "--score-model", model)
+    assert proc.returncode == 0, proc.stderr
+    summary = json.loads(proc.stdout)
+    assert (summary["time_signature"], summary["key"]) == ("3/4", "G major")
+    assert summary["bars"] in (8, 9)  # the minuet's eight bars (a ninth: the last note's release)
+
+
+def test_an_unknown_score_model_is_one_clear_error(performance_mid: Path, tmp_path: Path) -> None:
+    proc = run_cli("transcribe", performance_mid, "-o", tmp_path / "out", "--score-model", "oracle")
+    assert proc.returncode == 2 and "invalid choice" in proc.stderr and "Traceback" not in proc.stderr

@@ -57,10 +57,11 @@ def _grace(w: Written) -> str:
 
 
 def _tempo(score: Score, qpm: int) -> str:
-    """``\\tempo`` in the beat's unit: a dotted quarter in compound meter."""
-    if score.time_signature.compound:
-        return f"\\tempo 4. = {round(qpm / 1.5)}"
-    return f"\\tempo 4 = {qpm}"
+    """``\\tempo`` in the beat's unit (a dotted quarter in 6/8, a half in 2/2)."""
+    beat = score.time_signature.beat_ticks
+    unit = {6: "8", 12: "4", 18: "4.", 24: "2", 36: "2."}.get(beat, "4")
+    quarters = {"8": 0.5, "4": 1.0, "4.": 1.5, "2": 2.0, "2.": 3.0}[unit]
+    return f"\\tempo {unit} = {round(qpm / quarters)}"
 
 
 def _partial(score: Score) -> str:

@@ -24,6 +24,7 @@ from kimiwonosete.pipeline.progress import QuietReporter, Reporter
 from kimiwonosete.pipeline.stages import FORMATS, Samples, Source
 from kimiwonosete.pipeline.store import Store
 from kimiwonosete.pipeline.workfolder import Work, default_root, locked
+from kimiwonosete.score.build import DEFAULT_MODEL, SCORE_MODELS
 from kimiwonosete.score.model import Score
 from kimiwonosete.sources.links import Download, LinkOptions, check_length, is_link
 from kimiwonosete.transcription import DEFAULT_BACKEND, Transcriber, get_transcriber
@@ -96,6 +97,7 @@ def transcribe(
     end: float | None = None,
     links: LinkOptions | None = None,
     stem: str | None = None,
+    score_model: str = DEFAULT_MODEL,
 ) -> Result:
     """Transcribe the recording at ``path`` (a file or a link) and write the chosen formats to
     ``outdir``.
@@ -110,6 +112,9 @@ def transcribe(
     (see :func:`worker_count`), each chunk checkpointed; ``resume`` re-uses the checkpoints of an interrupted run of
     the same job. The work folder is removed once the job has succeeded.
 
+    ``score_model`` reads beats, bars, metre and staves with the trained score model
+    (``"learned"``) or with the rules (``"heuristic"``).
+
     The files are named ``stem`` + suffix (default: the input file's stem, or for a link a stem
     made from its title). With ``outdir=None`` nothing is written; the result still holds notes
     and score.
@@ -123,6 +128,8 @@ def transcribe(
     chosen = parse_formats(formats)
     if chunk_s <= 0:
         raise KimiError("the chunk length must be positive")
+    if score_model not in SCORE_MODELS:
+        raise KimiError(f"score model {score_model!r}: choose one of {', '.join(SCORE_MODELS)}")
     if start < 0 or (end is not None and end <= start):
         raise KimiError("--start must be 0 or more and --end after it")
     if isinstance(executor, str):
@@ -159,7 +166,7 @@ def transcribe(
             steps.warn("no notes were found (silence?): the score is one empty bar")
         score = steps.run("score", partial(stages.score, performance,
                                            title if title is not None else (download.title if download is not None else stem),
-                                           source))
+                                           source, score_model))
         result = Result(text, performance, score, timings=steps.timings,
                         warnings=steps.warnings, chunks=steps.chunks, link=download)
         if out is not None:

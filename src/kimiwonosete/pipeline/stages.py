@@ -23,7 +23,7 @@ from kimiwonosete.notes import Performance
 from kimiwonosete.pipeline.executors import transcribe_chunk
 from kimiwonosete.pipeline.store import Store
 from kimiwonosete.pipeline.workfolder import Work, work_key
-from kimiwonosete.score.build import build_score
+from kimiwonosete.score.build import DEFAULT_MODEL, build_score
 from kimiwonosete.score.model import Score
 from kimiwonosete.serial import from_plain, to_plain
 from kimiwonosete.sources.links import Download, LinkOptions, fetch, is_link
@@ -149,9 +149,10 @@ def read_midi(source: Source, start: float = 0.0, end: float | None = None) -> P
     return performance.span(start, end)
 
 
-def score(performance: Performance, title: str, source: Source | None = None) -> Score:
-    """Score: the notated score of ``performance``; a link's uploader and address are credited."""
-    built = build_score(performance, title)
+def score(performance: Performance, title: str, source: Source | None = None, model: str = DEFAULT_MODEL) -> Score:
+    """Score: the notated score of ``performance`` (``model``: the learned score model or the
+    rules); a link's uploader and address are credited."""
+    built = build_score(performance, title, model)
     if source is not None and source.link is not None:
         built.uploader, built.url = source.link.uploader, source.link.url
     return built

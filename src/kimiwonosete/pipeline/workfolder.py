@@ -78,9 +78,10 @@ class Work:
         return f"{self.key}/chunks/{chunk.index:05d}.json"
 
     def read_samples(self, start: int, end: int) -> np.ndarray:
-        """Samples ``start`` to ``end`` (only those are read: a long recording never sits in memory)."""
+        """Samples ``start`` to ``end`` (only those are read: a long recording never sits in memory),
+        as a writable array (torch warns on every read-only one it is given)."""
         data = self.store.read_range(self.samples, SAMPLE_BYTES * start, SAMPLE_BYTES * end)
-        return np.frombuffer(data, dtype="<f4")
+        return np.frombuffer(bytearray(data), dtype="<f4")
 
     def sample_count(self) -> int | None:
         size = self.store.size(self.samples)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections import defaultdict
+from collections.abc import Callable
 
 import numpy as np
 
@@ -11,6 +12,7 @@ from kimiwonosete.score.beats import beat_grid
 from kimiwonosete.score.directions import dynamic_marks, pedal_marks
 from kimiwonosete.score.hands import BASS, TREBLE, assign_staves
 from kimiwonosete.score.key import estimate_key, key_changes, local_keys, spell
+from kimiwonosete.score.learned.decode import analyse
 from kimiwonosete.score.meter import choose_meter
 from kimiwonosete.score.model import TICKS_PER_QUARTER, Event, KeySignature, Pitch, Score, Staff, TimeSignature
 from kimiwonosete.score.ornaments import split_ornaments
@@ -22,6 +24,8 @@ LEGATO_GAP = 0.25  # a rest shorter than this share of the chord before it is ab
 VOICE_MIN_GAP = TICKS_PER_QUARTER // 2  # notes of a chord released this much apart can be two voices
 DEFAULT_TEMPO = 100.0
 PICKUP_GRID = TICKS_PER_QUARTER // 4
+SCORE_MODELS = ("learned", "heuristic")
+DEFAULT_MODEL = "learned"
 
 
 def empty_score(title: str) -> Score:
@@ -33,21 +37,33 @@ def empty_score(title: str) -> Score:
     return Score(title, ts, KeySignature(0), DEFAULT_TEMPO, 1, staves)
 
 
-def build_score(performance: Performance, title: str) -> Score:
-    """Estimate beats, meter and keys, quantize, split hands and voices, and add the directions."""
+def build_score(performance: Performance, title: str, model: str = DEFAULT_MODEL) -> Score:
+    """Estimate beats, meter and keys, quantize, split hands and voices, and add the directions.
+
+    ``model``: ``"learned"`` reads beats, bars, metre, staves, keys and spellings with the
+    trained score model (:mod:`kimiwonosete.score.learned`); ``"heuristic"`` with the rules
+    (periodicity beat tracking, accent-based metre, key profiles, a hand-split Viterbi).
+    """
+    if model not in SCORE_MODELS:
+        raise ValueError(f"score model {model!r}: not one of {', '.join(SCORE_MODELS)}")
     notes, graces = split_ornaments([n for n in performance.notes if n.offset > n.onset])
     if not notes:
         return empty_score(title)
-    beats = beat_grid(notes, max(performance.duration, max(n.offset for n in notes)))
+    duration = max(performance.duration, max(n.offset for n in notes))
+    found = analyse(notes, duration) if model == "learned" else None
+    if found is not None:
+        beats = found.beats
+    else:
+        beats = beat_grid(notes, duration)
     onsets = beat_positions(np.array([n.onset for n in notes]), beats)
     offsets = beat_positions(np.array([n.offset for n in notes]), beats)
     pitches = np.array([n.pitch for n in notes])
-    ts, phase = choose_meter(onsets, offsets - onsets, pitches)
+    ts, phase = (found.time_signature, found.phase) if found else choose_meter(onsets, offsets - onsets, pitches)
     m = ts.beats_per_bar
     # Bar 1 starts on the last downbeat at or before the first onset.
     first = int(np.floor(onsets.min() + EARLY))
     origin = first - ((first - phase) % m)
-    grids = choose_grids(onsets - origin, ts.compound)
+    grids = choose_grids(onsets - origin, ts.beat_ticks)
     default_grid = 3 if ts.compound else 2
     on_ticks = quantize(onsets - origin, grids, ts.beat_ticks, default_grid)
     off_ticks = quantize(offsets - origin, grids, ts.beat_ticks, default_grid)
@@ -56,12 +72,16 @@ def build_score(performance: Performance, title: str) -> Score:
     ])
     off_ticks = np.maximum(off_ticks, on_ticks + min_ticks)
 
-    key = estimate_key(notes)
     # Accidentals follow the key in force where each chord starts; the signature changes only
     # for a long stretch in a new key.
-    local = local_keys(notes)
+    key, local = (found.key, found.local_keys) if found and found.key else (estimate_key(notes), local_keys(notes))
+    staff_of = found.staff if found and found.staff else assign_staves(notes)
+    names = {(int(t), p.midi): p for t, p in zip(on_ticks, found.spelling)} if found and found.spelling else {}
     key_at = {int(t): k for t, k in zip(on_ticks, local)}
-    staff_of = assign_staves(notes)
+
+    def spell_at(tick: int, midi: int) -> Pitch:
+        return names.get((tick, midi)) or spell(midi, key_at[tick])
+
     chords: list[dict[int, dict[int, tuple[int, int]]]] = [defaultdict(dict), defaultdict(dict)]
     for i, n in enumerate(notes):
         chord = chords[staff_of[i]][int(on_ticks[i])]
@@ -72,8 +92,8 @@ def build_score(performance: Performance, title: str) -> Score:
     staves = []
     for s in (TREBLE, BASS):
         upper, lower = split_voices(chords[s])
-        staves.append(Staff(CLEFS[s], _voice(upper, key_at, n_bars * ts.bar_ticks),
-                            _voice(lower, key_at, n_bars * ts.bar_ticks) if lower else []))
+        staves.append(Staff(CLEFS[s], _voice(upper, spell_at, n_bars * ts.bar_ticks),
+                            _voice(lower, spell_at, n_bars * ts.bar_ticks) if lower else []))
     for ornament, main in graces:
         tick = int(on_ticks[main])
         _add_grace(staves[staff_of[main]], tick, notes[main].pitch, spell(ornament.pitch, key_at[tick]))
@@ -183,7 +203,7 @@ def _add_grace(staff: Staff, tick: int, main: int, grace: Pitch) -> None:
                 return
 
 
-def _voice(chords: Chords, key_at: dict[int, KeySignature], total: int) -> list[Event]:
+def _voice(chords: Chords, spell_at: Callable[[int, int], Pitch], total: int) -> list[Event]:
     """One voice: chords held until their notes end or the next chord starts; rests between.
 
     A chord released a little early (by at most ``LEGATO_GAP`` of its length) is held to the
@@ -203,7 +223,7 @@ def _voice(chords: Chords, key_at: dict[int, KeySignature], total: int) -> list[
             if following - end <= LEGATO_GAP * (end - start):
                 end = following
             end = min(end, following)
-        pitches = tuple(spell(p, key_at[start]) for p in sorted(notes))
+        pitches = tuple(spell_at(start, p) for p in sorted(notes))
         velocity = max(v for _, v in notes.values())
         events.append(Event(start, end - start, pitches, velocity))
         pos = end

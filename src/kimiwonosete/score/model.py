@@ -24,8 +24,12 @@ class TimeSignature:
 
     @property
     def compound(self) -> bool:
-        """6/8, 9/8, 12/8: beats are dotted quarters."""
-        return self.denominator == 8 and self.numerator % 3 == 0
+        """6/8, 9/8, 12/8 (and 6/4): beats are dotted; 3/8 counts three eighths.
+
+        >>> TimeSignature(6, 8).beats_per_bar, TimeSignature(3, 8).beats_per_bar, TimeSignature(6, 4).beat_ticks
+        (2, 3, 36)
+        """
+        return self.numerator % 3 == 0 and self.numerator > 3
 
     @property
     def bar_ticks(self) -> int:
@@ -33,7 +37,8 @@ class TimeSignature:
 
     @property
     def beat_ticks(self) -> int:
-        return 3 * TICKS_PER_QUARTER // 2 if self.compound else 4 * TICKS_PER_QUARTER // self.denominator
+        unit = 4 * TICKS_PER_QUARTER // self.denominator
+        return 3 * unit if self.compound else unit
 
     @property
     def beats_per_bar(self) -> int:

@@ -14,6 +14,10 @@ EARLY = 0.12  # an onset this many beats before a beat belongs to that beat
 SIMPLE_GRIDS = {1: 0.0, 2: 0.01, 4: 0.03, 3: 0.05}
 #: the same for compound (dotted-quarter) beats
 COMPOUND_GRIDS = {1: 0.0, 3: 0.01, 6: 0.03}
+#: grids by the beat's length in ticks: eighth beats (3/8) down to 16th triplets, half beats
+#: (2/2) down to 16ths, dotted halves (6/4) to 16ths
+GRIDS = {6: {1: 0.0, 2: 0.01, 3: 0.05}, 12: SIMPLE_GRIDS, 18: COMPOUND_GRIDS,
+         24: {1: 0.0, 2: 0.01, 4: 0.02, 8: 0.04, 3: 0.05, 6: 0.06}, 36: {1: 0.0, 3: 0.01, 6: 0.02, 12: 0.04}}
 
 
 def beat_positions(times: np.ndarray, beats: np.ndarray) -> np.ndarray:
@@ -45,9 +49,14 @@ def times_of_beats(indices: np.ndarray, beats: np.ndarray) -> np.ndarray:
     return out
 
 
-def choose_grids(onset_beats: np.ndarray, compound: bool) -> dict[int, int]:
-    """Subdivisions per beat for every beat that has onsets (keyed by beat index)."""
-    grids = COMPOUND_GRIDS if compound else SIMPLE_GRIDS
+def choose_grids(onset_beats: np.ndarray, beat_ticks: int) -> dict[int, int]:
+    """Subdivisions per beat for every beat that has onsets (keyed by beat index), for beats of
+    ``beat_ticks``.
+
+    >>> choose_grids(np.array([0.0, 0.5, 1.0, 1.33, 1.67]), 12)
+    {0: 2, 1: 3}
+    """
+    grids = GRIDS.get(beat_ticks, SIMPLE_GRIDS)
     beat_of = np.floor(onset_beats + EARLY).astype(int)
     chosen: dict[int, int] = {}
     for b in np.unique(beat_of):

@@ -1,0 +1,257 @@
+"""The score model's per-note posteriors -> one consistent reading: beats that follow the
+rubato, bar lines, the time signature, staves, keys and spellings.
+
+Beats and bars are decoded together by dynamic programming over frames (``FPS``) and positions
+in the bar: a beat placed on a chord scores the log-odds the network gives it of being a beat
+(a downbeat at position 0, another beat elsewhere) against being between beats; a beat in
+silence pays ``SILENT_BEAT``; each interval between beats pays for its distance from the local
+beat period (``TIGHTNESS``, per squared octave), the periodicity of the network's beat
+activation. A path is decoded for 2, 3 and 4 beats in the bar and the best one kept, so the bar
+position of every beat, and so every bar line, comes out of one path.
+
+The period head's own beat level was worse than the activation's periodicity (ASAP dev, every
+18th performance: beat F1 0.55 at its best tightness against 0.67), and the key and spelling
+heads worse than the key profiles (key 0.59 vs 0.72, spelling 0.91 vs 0.95): they are trained
+(they help the shared layers) but ``HEADS_USED`` leaves those answers to the rules.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+from kimiwonosete.notes import Note
+from kimiwonosete.score.key import KEYS, _key_fit
+from kimiwonosete.score.learned.features import chord_ids, note_features
+from kimiwonosete.score.learned.net import forward, shipped_weights
+from kimiwonosete.score.learned.vocab import KEY_MIN, METERS, base_tpc
+from kimiwonosete.score.meter import is_compound
+from kimiwonosete.score.model import KeySignature, Pitch, TimeSignature, on_line_of_fifths
+from kimiwonosete.score.quantize import beat_positions
+
+FPS = 50.0  # decoding frames per second (a 20 ms grid, well inside the 70 ms beat tolerance)
+EPS = 1e-4
+SILENT_BEAT = -5.0  # a beat where nothing starts (ASAP dev, every 9th performance: -1.5, -3, -5 gave beat F1 0.666, 0.680, 0.687)
+TIGHTNESS = 20.0  # per squared octave between a beat interval and the local period (12, 20, 30: 0.678, 0.680, 0.666)
+MIN_RATIO, MAX_RATIO = 0.6, 1.6  # beat intervals considered, as multiples of the local period
+BLOCK = 64  # frames decoded at once, at most
+SNAP_S = 0.03  # a decoded beat this close to a chord moves onto it
+#: the heads whose answers are used; beats, downbeats, the beat period and the metre always are
+HEADS_USED = frozenset({"staff"})
+BAR_BEATS = (2, 3, 4)  # beats in a bar, as the annotations count them
+KEY_WINDOW_S = 4.0  # local keys: the key head's votes within this either side
+
+
+@dataclass
+class Analysis:
+    """What the decoder reads from the notes; ``phase`` is the index of a downbeat in ``beats``
+    (modulo the beats per bar), as :func:`kimiwonosete.score.meter.choose_meter` gives it."""
+
+    beats: np.ndarray
+    time_signature: TimeSignature
+    phase: int
+    #: None where the head is not used (see ``HEADS_USED``): the rules decide instead
+    staff: list[int] | None
+    key: KeySignature | None
+    local_keys: list[KeySignature] | None
+    spelling: list[Pitch] | None
+
+
+def _sigmoid(x: np.ndarray) -> np.ndarray:
+    return 1.0 / (1.0 + np.exp(-x))
+
+
+def _log_softmax(x: np.ndarray) -> np.ndarray:
+    z = x - x.max(axis=-1, keepdims=True)
+    return z - np.log(np.exp(z).sum(axis=-1, keepdims=True))
+
+
+def activation_periods(chord_time: np.ndarray, p_beat: np.ndarray, n_frames: int) -> np.ndarray:
+    """Beat period (frames) at every frame from the periodicity of the beat activation: the
+    heuristic tracker's tempo curve (autocorrelation, smoothed by Viterbi), on the network's
+    beat probabilities instead of raw onsets, so off-beat notes do not pull it to their level."""
+    from kimiwonosete.score import beats as rules
+
+    n = int(np.ceil(n_frames / FPS * rules.FRAME_RATE)) + 1
+    env = np.zeros(n)
+    np.add.at(env, np.clip(np.round(chord_time * rules.FRAME_RATE).astype(int), 0, n - 1), p_beat)
+    width = rules.SMOOTH_S * rules.FRAME_RATE
+    k = np.arange(-int(3 * width), int(3 * width) + 1)
+    env = np.convolve(env, np.exp(-0.5 * (k / width) ** 2), mode="same")
+    per = rules.local_periods(env, rules.estimate_period(env)) / rules.FRAME_RATE
+    return np.interp(np.arange(n_frames) / FPS, np.arange(n) / rules.FRAME_RATE, per) * FPS
+
+
+def track(onsets: np.ndarray, p_beat: np.ndarray, p_down: np.ndarray, periods: np.ndarray, m: int,
+          end_frame: int) -> tuple[float, np.ndarray, np.ndarray] | None:
+    """The best path's score, its beat frames and their positions in the bar (0 = downbeat).
+
+    ``onsets``, ``p_beat``, ``p_down``: one entry per chord; ``periods``: frames, per frame.
+    """
+    n = len(periods)
+    frames = np.clip(np.round(onsets * FPS).astype(int), 0, n - 1)
+    pb = np.zeros(n)
+    pd = np.zeros(n)
+    has = np.zeros(n, dtype=bool)
+    np.maximum.at(pb, frames, p_beat)
+    np.maximum.at(pd, frames, np.minimum(p_down, p_beat))
+    has[frames] = True
+    against = np.log(np.maximum(1 - pb, EPS))
+    reward = np.empty((n, m))
+    reward[:, 0] = np.where(has, np.log(np.maximum(pd, EPS)) - against, SILENT_BEAT)
+    reward[:, 1:] = np.where(has, np.log(np.maximum(pb - pd, EPS)) - against, SILENT_BEAT)[:, None]
+    first, last = int(frames.min()), int(frames.max())
+    score = np.full((n, m), -np.inf)
+    back = np.full((n, m), -1, dtype=np.int64)
+    start_until = first + int(np.ceil(periods[first]))
+    shift = (np.arange(m) - 1) % m  # a beat at position k follows one at k - 1
+    stop = min(n, end_frame + 1)
+    t = 0
+    # Frames at most MIN_RATIO periods apart cannot precede one another: such a block is
+    # decoded at once, from the frames before it.
+    while t < stop:
+        size = max(1, min(BLOCK, int(MIN_RATIO * periods[t : t + BLOCK].min())))
+        block = np.arange(t, min(t + size, stop))
+        p = periods[block]
+        lo = block - np.ceil(MAX_RATIO * p).astype(int)
+        hi = block - np.floor(MIN_RATIO * p).astype(int)
+        width = int((hi - lo).max()) + 1
+        prev = lo[:, None] + np.arange(width)[None, :]  # (block, width)
+        valid = (prev <= hi[:, None]) & (prev >= 0)
+        safe = np.clip(prev, 0, n - 1)
+        dist = np.maximum(block[:, None] - safe, 1)
+        cost = TIGHTNESS * np.log2(dist / p[:, None]) ** 2
+        cand = score[safe][:, :, shift] - cost[:, :, None]  # (block, width, position of this beat)
+        cand[~valid] = -np.inf
+        j = np.argmax(cand, axis=1)  # (block, m)
+        best = np.take_along_axis(cand, j[:, None, :], axis=1)[:, 0, :]
+        src = np.take_along_axis(safe, j, axis=1)
+        src = np.where(np.isfinite(best), src, -1)
+        fresh = (block <= start_until)[:, None] & ~(best >= 0)
+        best = np.where(fresh, 0.0, best)
+        back[block] = np.where(fresh, -1, src)
+        score[block] = best + reward[block]
+        t = int(block[-1]) + 1
+    stop_lo = max(0, last - int(np.ceil(periods[last])))
+    window = score[stop_lo : min(n, end_frame + 1)]
+    if not np.isfinite(window).any():
+        return None
+    t, k = np.unravel_index(int(np.argmax(window)), window.shape)
+    total = float(window[t, k])
+    t += stop_lo
+    out_t, out_k = [int(t)], [int(k)]
+    while back[t, k] >= 0:
+        t, k = int(back[t, k]), int((k - 1) % m)
+        out_t.append(t)
+        out_k.append(k)
+    return total, np.array(out_t[::-1]), np.array(out_k[::-1])
+
+
+def _extend(beats: np.ndarray, positions: np.ndarray, first: float, last: float, m: int) -> tuple[np.ndarray, np.ndarray]:
+    """Beats before the first and after the last tracked one, at the neighbouring period, so
+    every note lies inside the grid."""
+    if len(beats) < 2:
+        p = 0.5
+        beats = np.array([beats[0] if len(beats) else first, (beats[0] if len(beats) else first) + p])
+        positions = np.array([positions[0] if len(positions) else 0, ((positions[0] if len(positions) else 0) + 1) % m])
+    head_p, tail_p = beats[1] - beats[0], beats[-1] - beats[-2]
+    n_head = max(0, int(np.ceil((beats[0] - first) / head_p + 0.1)))
+    n_tail = max(0, int(np.ceil((last - beats[-1]) / tail_p)) + 1)
+    head = beats[0] - head_p * np.arange(n_head, 0, -1)
+    tail = beats[-1] + tail_p * np.arange(1, n_tail + 1)
+    pos = np.concatenate([(positions[0] - np.arange(n_head, 0, -1)) % m, positions,
+                          (positions[-1] + np.arange(1, n_tail + 1)) % m])
+    return np.concatenate([head, beats, tail]), pos
+
+
+def _spelled(pitch: np.ndarray, spell_class: np.ndarray) -> list[Pitch]:
+    tpc = base_tpc(pitch) + 12 * (spell_class - 1)
+    out = []
+    for midi, pos in zip(pitch.tolist(), tpc.tolist()):
+        step, alter = on_line_of_fifths(int(pos))
+        out.append(Pitch(int(midi), step, alter, (int(midi) - alter) // 12 - 1))
+    return out
+
+
+def _mode(notes: list[Note], fifths: int) -> KeySignature:
+    """Major or minor for a signature: whichever of the two keys fits the pitches better."""
+    hist = np.zeros(12)
+    for n in notes:
+        hist[n.pitch % 12] += min(n.offset - n.onset, 2.0)
+    fit = _key_fit(hist)
+    options = [(fit[i], k) for i, k in enumerate(KEYS) if k.fifths == fifths]
+    return max(options, key=lambda o: o[0])[1] if options else KeySignature(fifths)
+
+
+def analyse(notes: list[Note], duration: float, weights: dict[str, np.ndarray] | None = None) -> Analysis | None:
+    """Beats, metre, staves, keys and spellings for notes sorted by onset (None: too few notes).
+
+    >>> from kimiwonosete.notes import Note
+    >>> waltz = [Note(0.5 * i, 0.5 * i + 0.45, 43 if i % 3 == 0 else 67, 90 if i % 3 == 0 else 60) for i in range(48)]
+    >>> a = analyse(waltz, 24.0)
+    >>> str(a.time_signature)
+    '3/4'
+    """
+    if len(notes) < 4:
+        return None
+    weights = weights or shipped_weights()
+    onset = np.array([n.onset for n in notes])
+    offset = np.array([n.offset for n in notes])
+    pitch = np.array([n.pitch for n in notes])
+    velocity = np.array([n.velocity for n in notes])
+    out = forward(weights, note_features(onset, offset, pitch, velocity))
+    # Beats and bars, chord by chord.
+    chord = chord_ids(onset)
+    n_chords = int(chord[-1]) + 1
+    p_beat = np.zeros(n_chords)
+    p_down = np.zeros(n_chords)
+    np.maximum.at(p_beat, chord, _sigmoid(out["beat"][:, 0]))
+    np.maximum.at(p_down, chord, _sigmoid(out["downbeat"][:, 0]))
+    chord_time = np.zeros(n_chords)
+    np.add.at(chord_time, chord, onset)
+    chord_time /= np.bincount(chord, minlength=n_chords)
+    end = max(duration, float(offset.max()))
+    n_frames = int(np.ceil(end * FPS)) + 2
+    periods = activation_periods(chord_time, p_beat, n_frames)
+    # Metre: each number of beats in the bar is decoded; the best path's decides (its score
+    # is the log-likelihood ratio of its beats and bar lines against none).
+    paths = {}
+    for m in BAR_BEATS:
+        found = track(chord_time, p_beat, p_down, periods, m, n_frames - 1)
+        if found is not None:
+            paths[m] = found
+    if not paths:
+        return None
+    m = max(paths, key=lambda k: paths[k][0])
+    _, frames, positions = paths[m]
+    votes = _log_softmax(out["meter"]).sum(axis=0)
+    beats = frames / FPS
+    # Onto the chords they stand for.
+    j = np.clip(np.searchsorted(chord_time, beats), 1, n_chords - 1)
+    nearest = np.where(np.abs(chord_time[j - 1] - beats) < np.abs(chord_time[j] - beats), j - 1, j)
+    close = np.abs(chord_time[nearest] - beats) <= SNAP_S
+    beats = np.where(close, chord_time[nearest], beats)
+    keep = np.r_[True, np.diff(beats) > 1e-3]
+    beats, positions = _extend(beats[keep], positions[keep], float(onset.min()), float(offset.max()), m)
+    phase = int(np.nonzero(positions == 0)[0][0] % m) if (positions == 0).any() else 0
+    # Simple or compound: whether the notes between the beats fall on thirds of them; then the
+    # signature with that many beats the notes vote for.
+    compound = is_compound(beat_positions(onset, beats))
+    group = [i for i, ts in enumerate(METERS)
+             if TimeSignature(*ts).beats_per_bar == m and TimeSignature(*ts).compound == compound]
+    ts = TimeSignature(*METERS[max(group, key=lambda i: votes[i])]) if group else TimeSignature(m, 4)
+    staff = (out["staff"][:, 0] > 0).astype(int).tolist() if "staff" in HEADS_USED else None
+    spelling = _spelled(pitch, np.argmax(out["spell"], axis=1)) if "spell" in HEADS_USED else None
+    if "key" not in HEADS_USED:
+        return Analysis(beats, ts, phase, staff, None, None, spelling)
+    key_lp = _log_softmax(out["key"])
+    key = _mode(notes, int(np.argmax(key_lp.sum(axis=0))) + KEY_MIN)
+    # Local keys: the signature the notes around each one vote for.
+    cum = np.vstack([np.zeros(key_lp.shape[1]), np.cumsum(key_lp, axis=0)])
+    lo = np.searchsorted(onset, onset - KEY_WINDOW_S)
+    hi = np.searchsorted(onset, onset + KEY_WINDOW_S, side="right")
+    local_fifths = np.argmax(cum[hi] - cum[lo], axis=1) + KEY_MIN
+    modes = {f: _mode(notes, int(f)) for f in np.unique(local_fifths)}
+    local = [modes[f] for f in local_fifths]
+    return Analysis(beats, ts, phase, staff, key, local, spelling)

@@ -1,0 +1,125 @@
+"""Training: data preparation on tiny generated scores, the renderer, a few training steps, and
+the exported weights running the same in NumPy as in torch."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import mido
+import numpy as np
+import pytest
+import torch
+
+from kimiwonosete.engrave.musicxml import musicxml_bytes
+from kimiwonosete.examples import example_midi
+from kimiwonosete.notes import Note, Performance
+from kimiwonosete.score.build import build_score
+from kimiwonosete.score.learned.features import N_FEATURES, note_features
+from kimiwonosete.score.learned.net import forward
+from kimiwonosete.score.learned.vocab import METERS
+from training.corpus import read_lieder, read_mutopia_midi
+from training.model import ScoreNet
+from training.render import TARGETS, render
+from training.train import batches, build_set, losses
+
+
+def _two_staff_midi(path: Path) -> Path:
+    """LilyPond-like MIDI: a conductor track with 3/4 and D major, then an upper and a lower staff."""
+    f = mido.MidiFile(ticks_per_beat=384)
+    meta = mido.MidiTrack([mido.MetaMessage("time_signature", numerator=3, denominator=4, time=0),
+                           mido.MetaMessage("key_signature", key="D", time=0)])
+    upper, lower = mido.MidiTrack(), mido.MidiTrack()
+    for bar in range(8):
+        for beat in range(3):
+            for half in range(2):  # eighths above
+                upper.extend([mido.Message("note_on", note=74 + 2 * half, velocity=80, time=0),
+                              mido.Message("note_off", note=74 + 2 * half, velocity=0, time=192)])
+        lower.extend([mido.Message("note_on", note=50, velocity=70, time=0),
+                      mido.Message("note_off", note=50, velocity=0, time=3 * 384)])
+    f.tracks.extend([meta, upper, lower])
+    f.save(path)
+    return path
+
+
+def test_mutopia_midi_gives_beats_bars_staves_and_key(tmp_path):
+    piece = read_mutopia_midi(_two_staff_midi(tmp_path / "t.mid"))
+    assert piece is not None and len(piece) == 8 * 7
+    assert set(piece.meter.tolist()) == {METERS.index((3, 4))}
+    assert set(piece.key.tolist()) == {2}
+    low = piece.pitch == 50
+    assert piece.staff[low].tolist() == [1] * 8 and set(piece.staff[~low].tolist()) == {0}
+    assert piece.downbeat[low].all()  # the bass plays each downbeat
+    assert piece.beat[~low].sum() == 8 * 3  # one eighth of each pair is on the beat
+    assert np.allclose(piece.phase[~low & ~piece.beat], 0.5)
+
+
+def test_lieder_reader_reads_our_own_musicxml(tmp_path):
+    """The minuet's score as MusicXML (our engraver's, two staves) read back as training rows."""
+    midi = example_midi()
+    perf = Performance([Note(n.start, n.end, n.pitch, n.velocity) for i in midi.instruments for n in i.notes], [], 12.0)
+    score = build_score(perf, "Minuet", model="heuristic")
+    path = tmp_path / "minuet.musicxml"
+    path.write_bytes(musicxml_bytes(score))
+    piece = read_lieder(path)
+    assert piece is not None and len(piece) == perf.notes.__len__()
+    assert set(piece.meter.tolist()) == {METERS.index((3, 4))}
+    assert set(piece.key.tolist()) == {1}  # G major
+    fsharp = piece.pitch % 12 == 6
+    assert fsharp.any() and set(piece.tpc[fsharp].tolist()) == {6}  # F#, not Gb
+    assert set(piece.staff.tolist()) == {0, 1}
+    assert piece.downbeat.sum() >= 8  # a note on every bar's first beat
+
+
+def _piece(tmp_path):
+    return read_mutopia_midi(_two_staff_midi(tmp_path / "t.mid"))
+
+
+def test_renderer_is_seeded_and_keeps_targets_aligned(tmp_path):
+    piece = _piece(tmp_path)
+    a, b, c = render(piece, 7), render(piece, 7), render(piece, 8)
+    assert np.array_equal(a.onset, b.onset) and np.array_equal(a.pitch, b.pitch)
+    assert not np.array_equal(a.onset, c.onset)
+    assert np.all(np.diff(a.onset) >= 0) and np.all(a.offset > a.onset)
+    known = a.targets["downbeat"] >= 0
+    # Downbeats stay on the lowest notes (unless transposition moved the whole piece).
+    lowest = a.pitch == a.pitch.min()
+    assert (a.targets["downbeat"][known & lowest] == 1).mean() > 0.8
+    # Tempo varies: beat-to-beat intervals are not all equal, but stay within a musical range.
+    down_times = a.onset[(a.targets["downbeat"] == 1) & lowest]
+    bars = np.diff(down_times)
+    assert bars.std() > 0.01 and 0.5 < np.median(bars) < 6.0
+
+
+def test_a_few_training_steps_lower_the_loss(tmp_path):
+    torch.manual_seed(0)
+    xs, ys = build_set([_piece(tmp_path)], renders=2, seed=0)
+    assert xs[0].shape[1] == N_FEATURES and ys[0].shape[1] == len(TARGETS)
+    net = ScoreNet(16, (1, 2, 4))
+    opt = torch.optim.Adam(net.parameters(), lr=1e-2)
+    rng = np.random.default_rng(0)
+    x0, y0 = next(batches(xs, ys, 32, 4, rng))
+    first = losses(net(x0), y0)[0].item()
+    for _ in range(40):
+        xb, yb = next(batches(xs, ys, 32, 4, rng))
+        loss, _ = losses(net(xb), yb)
+        opt.zero_grad()
+        loss.backward()
+        opt.step()
+    assert losses(net(x0), y0)[0].item() < 0.7 * first
+
+
+def test_exported_weights_run_the_same_in_numpy():
+    torch.manual_seed(1)
+    net = ScoreNet(24, (1, 2, 4, 8))
+    x = np.random.default_rng(0).normal(size=(200, N_FEATURES)).astype(np.float32)
+    with torch.no_grad():
+        ref = net(torch.from_numpy(x)[None])[0].numpy()
+    out = np.concatenate(list(forward(net.export(), x).values()), axis=1)
+    assert np.abs(out - ref).max() < 1e-4
+
+
+@pytest.mark.parametrize("seed", [0, 1])
+def test_features_of_a_rendering_are_finite(tmp_path, seed):
+    r = render(_piece(tmp_path), seed)
+    x = note_features(r.onset, r.offset, r.pitch, r.velocity)
+    assert np.isfinite(x).all() and x.shape == (len(r.onset), N_FEATURES)

@@ -36,7 +36,7 @@ class Block(nn.Module):
 
 
 class ScoreNet(nn.Module):
-    def __init__(self, channels: int = 128, dilations: tuple[int, ...] = (1, 2, 4, 8, 16, 32, 64, 128) * 2) -> None:
+    def __init__(self, channels: int = 96, dilations: tuple[int, ...] = (1, 2, 4, 8, 16, 32, 64, 128) * 2) -> None:
         super().__init__()
         self.dilations = dilations
         self.inp = nn.Linear(N_FEATURES, channels)

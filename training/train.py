@@ -1,6 +1,6 @@
 """Prepare, train and export the score model in one command.
 
-    python -m training.train ../shared/train --out training/runs/main [--parts lieder,mutopia]
+    python -m training.train ../shared/train --out training-runs/main [--parts lieder,mutopia,cpm]
                              [--epochs N] [--seed S] [--export]
 
 Reads the corpus (cached under ``--cache``), renders each training piece ``--renders`` times
@@ -120,15 +120,16 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--out", type=Path, required=True, help="run folder: curves, checkpoints")
     ap.add_argument("--cache", type=Path, default=Path.home() / ".cache/kimiwonosete/train")
     ap.add_argument("--parts", default="lieder,mutopia,cpm", help="corpus parts (cpm is CC BY-SA: see MODEL_CARD.md)")
-    ap.add_argument("--epochs", type=int, default=6)
+    ap.add_argument("--epochs", type=int, default=4)
     ap.add_argument("--renders", type=int, default=2, help="performances rendered per piece")
-    ap.add_argument("--channels", type=int, default=128)
+    ap.add_argument("--channels", type=int, default=96)
     ap.add_argument("--length", type=int, default=512)
     ap.add_argument("--batch", type=int, default=16)
     ap.add_argument("--lr", type=float, default=2e-3)
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--limit", type=int, help="pieces per part (a quick run)")
-    ap.add_argument("--threads", type=int, default=2)
+    ap.add_argument("--threads", type=int, default=1,
+                    help="torch threads (the shipped weights: 1; another count changes the last digits)")
     ap.add_argument("--export", action="store_true", help=f"write the package's {WEIGHTS}")
     args = ap.parse_args(argv)
     torch.manual_seed(args.seed)

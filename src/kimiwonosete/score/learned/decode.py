@@ -37,7 +37,8 @@ TIGHTNESS = 20.0  # per squared octave between a beat interval and the local per
 MIN_RATIO, MAX_RATIO = 0.6, 1.6  # beat intervals considered, as multiples of the local period
 BLOCK = 64  # frames decoded at once, at most
 SNAP_S = 0.03  # a decoded beat this close to a chord moves onto it
-#: the heads whose answers are used; beats, downbeats, the beat period and the metre always are
+#: the heads whose answers are used besides beat and downbeat (the metre head only chooses among
+#: the signatures with the decoded number of beats and subdivision, 2/4 or 2/2, 3/4 or 3/8 ...)
 HEADS_USED = frozenset({"staff"})
 BAR_BEATS = (2, 3, 4)  # beats in a bar, as the annotations count them
 KEY_WINDOW_S = 4.0  # local keys: the key head's votes within this either side

@@ -40,9 +40,23 @@ def onset_envelope(notes: list[Note], duration: float, held_weight: float = 0.0)
         i = min(max(int(round(note.onset * FRAME_RATE)), 0), n - 1)
         held = min(note.offset - note.onset, MAX_HELD_S)
         env[i] += (note.velocity / 127.0) * (1.0 + 0.5 * (note.pitch < 60)) * (1.0 + held_weight * held)
+    return smooth(env)
+
+
+def smooth(env: np.ndarray) -> np.ndarray:
+    """An envelope of impulses at ``FRAME_RATE`` smoothed by a Gaussian of ``SMOOTH_S``."""
     width = SMOOTH_S * FRAME_RATE
     k = np.arange(-int(3 * width), int(3 * width) + 1)
     return np.convolve(env, np.exp(-0.5 * (k / width) ** 2), mode="same")
+
+
+def extension(beats: np.ndarray, first: float, last: float) -> tuple[np.ndarray, np.ndarray]:
+    """Beats to add before the first and after the last of ``beats`` (at least two), at the
+    neighbouring period, so the grid covers ``first`` to ``last``."""
+    head_p, tail_p = beats[1] - beats[0], beats[-1] - beats[-2]
+    n_head = max(0, int(np.ceil((beats[0] - first) / head_p + 0.1)))
+    n_tail = max(0, int(np.ceil((last - beats[-1]) / tail_p)) + 1)
+    return beats[0] - head_p * np.arange(n_head, 0, -1), beats[-1] + tail_p * np.arange(1, n_tail + 1)
 
 
 def estimate_period(env: np.ndarray) -> float:
@@ -144,12 +158,5 @@ def beat_grid(notes: list[Note], duration: float) -> np.ndarray:
     beats = track_beats(onset_envelope(notes, duration, TRACK_HELD_WEIGHT), local_periods(env, period))
     if len(beats) < 2:
         beats = np.array([notes[0].onset, notes[0].onset + period])
-    first = min(n.onset for n in notes)
-    last = max(n.offset for n in notes)
-    head_p = beats[1] - beats[0]
-    tail_p = beats[-1] - beats[-2]
-    n_head = max(0, int(np.ceil((beats[0] - first) / head_p + 0.1)))
-    n_tail = max(0, int(np.ceil((last - beats[-1]) / tail_p)) + 1)
-    head = beats[0] - head_p * np.arange(n_head, 0, -1)
-    tail = beats[-1] + tail_p * np.arange(1, n_tail + 1)
+    head, tail = extension(beats, min(n.onset for n in notes), max(n.offset for n in notes))
     return np.concatenate([head, beats, tail])

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 from collections import defaultdict
-from collections.abc import Callable
 
 import numpy as np
 
@@ -40,9 +39,10 @@ def empty_score(title: str) -> Score:
 def build_score(performance: Performance, title: str, model: str = DEFAULT_MODEL) -> Score:
     """Estimate beats, meter and keys, quantize, split hands and voices, and add the directions.
 
-    ``model``: ``"learned"`` reads beats, bars, metre, staves, keys and spellings with the
-    trained score model (:mod:`kimiwonosete.score.learned`); ``"heuristic"`` with the rules
-    (periodicity beat tracking, accent-based metre, key profiles, a hand-split Viterbi).
+    ``model``: ``"learned"`` reads beats, bars, metre and staves with the trained score model
+    (:mod:`kimiwonosete.score.learned`); ``"heuristic"`` with the rules (periodicity beat
+    tracking, accent-based metre, a hand-split Viterbi). Keys and spellings come from the key
+    profiles in both.
     """
     if model not in SCORE_MODELS:
         raise ValueError(f"score model {model!r}: not one of {', '.join(SCORE_MODELS)}")
@@ -51,10 +51,7 @@ def build_score(performance: Performance, title: str, model: str = DEFAULT_MODEL
         return empty_score(title)
     duration = max(performance.duration, max(n.offset for n in notes))
     found = analyse(notes, duration) if model == "learned" else None
-    if found is not None:
-        beats = found.beats
-    else:
-        beats = beat_grid(notes, duration)
+    beats = found.beats if found else beat_grid(notes, duration)
     onsets = beat_positions(np.array([n.onset for n in notes]), beats)
     offsets = beat_positions(np.array([n.offset for n in notes]), beats)
     pitches = np.array([n.pitch for n in notes])
@@ -74,13 +71,9 @@ def build_score(performance: Performance, title: str, model: str = DEFAULT_MODEL
 
     # Accidentals follow the key in force where each chord starts; the signature changes only
     # for a long stretch in a new key.
-    key, local = (found.key, found.local_keys) if found and found.key else (estimate_key(notes), local_keys(notes))
-    staff_of = found.staff if found and found.staff else assign_staves(notes)
-    names = {(int(t), p.midi): p for t, p in zip(on_ticks, found.spelling)} if found and found.spelling else {}
+    key, local = estimate_key(notes), local_keys(notes)
+    staff_of = found.staff if found else assign_staves(notes)
     key_at = {int(t): k for t, k in zip(on_ticks, local)}
-
-    def spell_at(tick: int, midi: int) -> Pitch:
-        return names.get((tick, midi)) or spell(midi, key_at[tick])
 
     chords: list[dict[int, dict[int, tuple[int, int]]]] = [defaultdict(dict), defaultdict(dict)]
     for i, n in enumerate(notes):
@@ -92,8 +85,8 @@ def build_score(performance: Performance, title: str, model: str = DEFAULT_MODEL
     staves = []
     for s in (TREBLE, BASS):
         upper, lower = split_voices(chords[s])
-        staves.append(Staff(CLEFS[s], _voice(upper, spell_at, n_bars * ts.bar_ticks),
-                            _voice(lower, spell_at, n_bars * ts.bar_ticks) if lower else []))
+        staves.append(Staff(CLEFS[s], _voice(upper, key_at, n_bars * ts.bar_ticks),
+                            _voice(lower, key_at, n_bars * ts.bar_ticks) if lower else []))
     for ornament, main in graces:
         tick = int(on_ticks[main])
         _add_grace(staves[staff_of[main]], tick, notes[main].pitch, spell(ornament.pitch, key_at[tick]))
@@ -203,7 +196,7 @@ def _add_grace(staff: Staff, tick: int, main: int, grace: Pitch) -> None:
                 return
 
 
-def _voice(chords: Chords, spell_at: Callable[[int, int], Pitch], total: int) -> list[Event]:
+def _voice(chords: Chords, key_at: dict[int, KeySignature], total: int) -> list[Event]:
     """One voice: chords held until their notes end or the next chord starts; rests between.
 
     A chord released a little early (by at most ``LEGATO_GAP`` of its length) is held to the
@@ -223,7 +216,7 @@ def _voice(chords: Chords, spell_at: Callable[[int, int], Pitch], total: int) ->
             if following - end <= LEGATO_GAP * (end - start):
                 end = following
             end = min(end, following)
-        pitches = tuple(spell_at(start, p) for p in sorted(notes))
+        pitches = tuple(spell(p, key_at[start]) for p in sorted(notes))
         velocity = max(v for _, v in notes.values())
         events.append(Event(start, end - start, pitches, velocity))
         pos = end

@@ -1,5 +1,5 @@
 """The score model's per-note posteriors -> one consistent reading: beats that follow the
-rubato, bar lines, the time signature, staves, keys and spellings.
+rubato, bar lines, the time signature and the staves.
 
 Beats and bars are decoded together by dynamic programming over frames (``FPS``) and positions
 in the bar: a beat placed on a chord scores the log-odds the network gives it of being a beat
@@ -12,7 +12,9 @@ position of every beat, and so every bar line, comes out of one path.
 The period head's own beat level was worse than the activation's periodicity (ASAP dev, every
 18th performance: beat F1 0.55 at its best tightness against 0.67), and the key and spelling
 heads worse than the key profiles (key 0.59 vs 0.72, spelling 0.91 vs 0.95): they are trained
-(they help the shared layers) but ``HEADS_USED`` leaves those answers to the rules.
+(they help the shared layers), but those answers are left to the rules. The metre head only
+chooses among the signatures with the decoded number of beats and subdivision (2/4 or 2/2,
+3/4 or 3/8, ...). The staves are the staff head's.
 """
 
 from __future__ import annotations
@@ -22,12 +24,13 @@ from dataclasses import dataclass
 import numpy as np
 
 from kimiwonosete.notes import Note
-from kimiwonosete.score.key import KEYS, _key_fit
+from kimiwonosete.score import beats as rules
+from kimiwonosete.score.beats import extension
 from kimiwonosete.score.learned.features import chord_ids, note_features
 from kimiwonosete.score.learned.net import forward, shipped_weights
-from kimiwonosete.score.learned.vocab import KEY_MIN, METERS, base_tpc
+from kimiwonosete.score.learned.vocab import METERS
 from kimiwonosete.score.meter import is_compound
-from kimiwonosete.score.model import KeySignature, Pitch, TimeSignature, on_line_of_fifths
+from kimiwonosete.score.model import TimeSignature
 from kimiwonosete.score.quantize import beat_positions
 
 FPS = 50.0  # decoding frames per second (a 20 ms grid, well inside the 70 ms beat tolerance)
@@ -37,11 +40,7 @@ TIGHTNESS = 20.0  # per squared octave between a beat interval and the local per
 MIN_RATIO, MAX_RATIO = 0.6, 1.6  # beat intervals considered, as multiples of the local period
 BLOCK = 64  # frames decoded at once, at most
 SNAP_S = 0.03  # a decoded beat this close to a chord moves onto it
-#: the heads whose answers are used besides beat and downbeat (the metre head only chooses among
-#: the signatures with the decoded number of beats and subdivision, 2/4 or 2/2, 3/4 or 3/8 ...)
-HEADS_USED = frozenset({"staff"})
 BAR_BEATS = (2, 3, 4)  # beats in a bar, as the annotations count them
-KEY_WINDOW_S = 4.0  # local keys: the key head's votes within this either side
 
 
 @dataclass
@@ -52,11 +51,7 @@ class Analysis:
     beats: np.ndarray
     time_signature: TimeSignature
     phase: int
-    #: None where the head is not used (see ``HEADS_USED``): the rules decide instead
-    staff: list[int] | None
-    key: KeySignature | None
-    local_keys: list[KeySignature] | None
-    spelling: list[Pitch] | None
+    staff: list[int]
 
 
 def _sigmoid(x: np.ndarray) -> np.ndarray:
@@ -72,14 +67,10 @@ def activation_periods(chord_time: np.ndarray, p_beat: np.ndarray, n_frames: int
     """Beat period (frames) at every frame from the periodicity of the beat activation: the
     heuristic tracker's tempo curve (autocorrelation, smoothed by Viterbi), on the network's
     beat probabilities instead of raw onsets, so off-beat notes do not pull it to their level."""
-    from kimiwonosete.score import beats as rules
-
     n = int(np.ceil(n_frames / FPS * rules.FRAME_RATE)) + 1
     env = np.zeros(n)
     np.add.at(env, np.clip(np.round(chord_time * rules.FRAME_RATE).astype(int), 0, n - 1), p_beat)
-    width = rules.SMOOTH_S * rules.FRAME_RATE
-    k = np.arange(-int(3 * width), int(3 * width) + 1)
-    env = np.convolve(env, np.exp(-0.5 * (k / width) ** 2), mode="same")
+    env = rules.smooth(env)
     per = rules.local_periods(env, rules.estimate_period(env)) / rules.FRAME_RATE
     return np.interp(np.arange(n_frames) / FPS, np.arange(n) / rules.FRAME_RATE, per) * FPS
 
@@ -156,37 +147,14 @@ def _extend(beats: np.ndarray, positions: np.ndarray, first: float, last: float,
         p = 0.5
         beats = np.array([beats[0] if len(beats) else first, (beats[0] if len(beats) else first) + p])
         positions = np.array([positions[0] if len(positions) else 0, ((positions[0] if len(positions) else 0) + 1) % m])
-    head_p, tail_p = beats[1] - beats[0], beats[-1] - beats[-2]
-    n_head = max(0, int(np.ceil((beats[0] - first) / head_p + 0.1)))
-    n_tail = max(0, int(np.ceil((last - beats[-1]) / tail_p)) + 1)
-    head = beats[0] - head_p * np.arange(n_head, 0, -1)
-    tail = beats[-1] + tail_p * np.arange(1, n_tail + 1)
-    pos = np.concatenate([(positions[0] - np.arange(n_head, 0, -1)) % m, positions,
-                          (positions[-1] + np.arange(1, n_tail + 1)) % m])
+    head, tail = extension(beats, first, last)
+    pos = np.concatenate([(positions[0] - np.arange(len(head), 0, -1)) % m, positions,
+                          (positions[-1] + np.arange(1, len(tail) + 1)) % m])
     return np.concatenate([head, beats, tail]), pos
 
 
-def _spelled(pitch: np.ndarray, spell_class: np.ndarray) -> list[Pitch]:
-    tpc = base_tpc(pitch) + 12 * (spell_class - 1)
-    out = []
-    for midi, pos in zip(pitch.tolist(), tpc.tolist()):
-        step, alter = on_line_of_fifths(int(pos))
-        out.append(Pitch(int(midi), step, alter, (int(midi) - alter) // 12 - 1))
-    return out
-
-
-def _mode(notes: list[Note], fifths: int) -> KeySignature:
-    """Major or minor for a signature: whichever of the two keys fits the pitches better."""
-    hist = np.zeros(12)
-    for n in notes:
-        hist[n.pitch % 12] += min(n.offset - n.onset, 2.0)
-    fit = _key_fit(hist)
-    options = [(fit[i], k) for i, k in enumerate(KEYS) if k.fifths == fifths]
-    return max(options, key=lambda o: o[0])[1] if options else KeySignature(fifths)
-
-
 def analyse(notes: list[Note], duration: float, weights: dict[str, np.ndarray] | None = None) -> Analysis | None:
-    """Beats, metre, staves, keys and spellings for notes sorted by onset (None: too few notes).
+    """Beats, metre and staves for notes sorted by onset (None: too few notes).
 
     >>> from kimiwonosete.notes import Note
     >>> waltz = [Note(0.5 * i, 0.5 * i + 0.45, 43 if i % 3 == 0 else 67, 90 if i % 3 == 0 else 60) for i in range(48)]
@@ -242,17 +210,4 @@ def analyse(notes: list[Note], duration: float, weights: dict[str, np.ndarray] |
     group = [i for i, ts in enumerate(METERS)
              if TimeSignature(*ts).beats_per_bar == m and TimeSignature(*ts).compound == compound]
     ts = TimeSignature(*METERS[max(group, key=lambda i: votes[i])]) if group else TimeSignature(m, 4)
-    staff = (out["staff"][:, 0] > 0).astype(int).tolist() if "staff" in HEADS_USED else None
-    spelling = _spelled(pitch, np.argmax(out["spell"], axis=1)) if "spell" in HEADS_USED else None
-    if "key" not in HEADS_USED:
-        return Analysis(beats, ts, phase, staff, None, None, spelling)
-    key_lp = _log_softmax(out["key"])
-    key = _mode(notes, int(np.argmax(key_lp.sum(axis=0))) + KEY_MIN)
-    # Local keys: the signature the notes around each one vote for.
-    cum = np.vstack([np.zeros(key_lp.shape[1]), np.cumsum(key_lp, axis=0)])
-    lo = np.searchsorted(onset, onset - KEY_WINDOW_S)
-    hi = np.searchsorted(onset, onset + KEY_WINDOW_S, side="right")
-    local_fifths = np.argmax(cum[hi] - cum[lo], axis=1) + KEY_MIN
-    modes = {f: _mode(notes, int(f)) for f in np.unique(local_fifths)}
-    local = [modes[f] for f in local_fifths]
-    return Analysis(beats, ts, phase, staff, key, local, spelling)
+    return Analysis(beats, ts, phase, (out["staff"][:, 0] > 0).astype(int).tolist())

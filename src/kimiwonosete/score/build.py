@@ -99,7 +99,8 @@ def build_score(performance: Performance, title: str, model: str = DEFAULT_MODEL
     keys_in_bar: list[list[KeySignature]] = [[] for _ in range(n_bars)]
     for b, k in zip(bar_of_note.tolist(), local):
         keys_in_bar[b].append(k)
-    bar_keys = [max(set(ks), key=ks.count) if ks else None for ks in keys_in_bar]
+    # Ties go to the key heard first (over a set, they went by hash order: differently each run).
+    bar_keys = [max(ks, key=ks.count) if ks else None for ks in keys_in_bar]
     changes = key_changes(bar_keys, key)
     if changes and changes[0][0] == 0:  # the piece opens at length in another key: start in it
         key, changes = changes[0][1], changes[1:]

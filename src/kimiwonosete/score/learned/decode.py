@@ -2,8 +2,9 @@
 rubato, bar lines, the time signature and the staves.
 
 Beats and bars are decoded together by dynamic programming over frames (``FPS``) and positions
-in the bar: a beat placed on a chord scores the log-odds the network gives it of being a beat
-(a downbeat at position 0, another beat elsewhere) against being between beats; a beat in
+in the bar: a beat placed on a chord scores the network's odds of it being a beat (a downbeat
+at position 0, another beat elsewhere) against being between beats, each posterior divided by
+its prior in the training data; a beat in
 silence pays ``SILENT_BEAT``; each interval between beats pays for its distance from the local
 beat period (``TIGHTNESS``, per squared octave), the periodicity of the network's beat
 activation. A path is decoded for 2, 3 and 4 beats in the bar and the best one kept, so the bar
@@ -41,6 +42,11 @@ MIN_RATIO, MAX_RATIO = 0.6, 1.6  # beat intervals considered, as multiples of th
 BLOCK = 64  # frames decoded at once, at most
 SNAP_S = 0.03  # a decoded beat this close to a chord moves onto it
 BAR_BEATS = (2, 3, 4)  # beats in a bar, as the annotations count them
+#: Shares of chords on a beat and on a downbeat in the training corpus (lieder 0.415 / 0.155,
+#: mutopia 0.355 / 0.128, cpm 0.343 / 0.121; weighted by chords). Rewards divide the network's
+#: posteriors by them: against raw posteriors this raised downbeat F1 on two disjoint ninths of
+#: ASAP 0.487 -> 0.521 and 0.341 -> 0.394, beat F1 0.693 -> 0.691 and 0.654 -> 0.660.
+PRIOR_BEAT, PRIOR_DOWNBEAT = 0.39, 0.14
 
 
 @dataclass
@@ -89,10 +95,13 @@ def track(onsets: np.ndarray, p_beat: np.ndarray, p_down: np.ndarray, periods: n
     np.maximum.at(pb, frames, p_beat)
     np.maximum.at(pd, frames, np.minimum(p_down, p_beat))
     has[frames] = True
-    against = np.log(np.maximum(1 - pb, EPS))
+    # Posteriors over priors (scaled likelihoods), so that paths with more or fewer beats and
+    # bar lines compare fairly.
+    against = np.log(np.maximum(1 - pb, EPS) / (1 - PRIOR_BEAT))
     reward = np.empty((n, m))
-    reward[:, 0] = np.where(has, np.log(np.maximum(pd, EPS)) - against, SILENT_BEAT)
-    reward[:, 1:] = np.where(has, np.log(np.maximum(pb - pd, EPS)) - against, SILENT_BEAT)[:, None]
+    reward[:, 0] = np.where(has, np.log(np.maximum(pd, EPS) / PRIOR_DOWNBEAT) - against, SILENT_BEAT)
+    reward[:, 1:] = np.where(has, np.log(np.maximum(pb - pd, EPS) / (PRIOR_BEAT - PRIOR_DOWNBEAT)) - against,
+                             SILENT_BEAT)[:, None]
     first, last = int(frames.min()), int(frames.max())
     score = np.full((n, m), -np.inf)
     back = np.full((n, m), -1, dtype=np.int64)

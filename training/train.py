@@ -121,7 +121,7 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--cache", type=Path, default=Path.home() / ".cache/kimiwonosete/train")
     ap.add_argument("--parts", default="lieder,mutopia,cpm", help="corpus parts (cpm is CC BY-SA: see MODEL_CARD.md)")
     ap.add_argument("--epochs", type=int, default=4)
-    ap.add_argument("--renders", type=int, default=2, help="performances rendered per piece")
+    ap.add_argument("--renders", type=int, default=4, help="performances rendered per piece")
     ap.add_argument("--channels", type=int, default=96)
     ap.add_argument("--length", type=int, default=512)
     ap.add_argument("--batch", type=int, default=16)

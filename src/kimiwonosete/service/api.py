@@ -27,7 +27,7 @@ from kimiwonosete.engrave.text import clean_text
 from kimiwonosete.pipeline.run import safe_stem
 from kimiwonosete.pipeline.stages import FORMATS
 from kimiwonosete.service import jobs
-from kimiwonosete.service.guard import BodyLimit, RateLimit, allowed, key_of
+from kimiwonosete.service.guard import BodyLimit, RateLimit, allowed, key_of, too_large
 from kimiwonosete.service.metrics import exposition
 from kimiwonosete.service.views import FINAL, find, job_view, page
 from kimiwonosete.service.webhooks import WebhookRefused
@@ -136,8 +136,10 @@ def create_app(runtime: jobs.Runtime) -> FastAPI:
                 options = JobOptions.model_validate(fields).model_dump()
             except ValidationError as exc:
                 raise _unprocessable(_first_error(exc)) from None
-            content = await run_in_threadpool(_hash_file, upload)
-            if content is None:
+            content, size = await run_in_threadpool(_hash_file, upload)
+            if size > config.max_upload_bytes:
+                raise HTTPException(413, too_large(config.max_upload_bytes))
+            if not size:
                 raise _unprocessable("the upload is empty")
             source = {"kind": "upload"}
             # The upload's name is only ever a default title (escaped where it is engraved).
@@ -249,7 +251,7 @@ def create_app(runtime: jobs.Runtime) -> FastAPI:
 
 def asgi(runtime: jobs.Runtime) -> Any:
     """The app behind the body cap: no request body larger than the upload cap is read."""
-    return BodyLimit(create_app(runtime), runtime.config.max_upload_bytes + 64_000)
+    return BodyLimit(create_app(runtime), runtime.config.max_upload_bytes)
 
 
 def _first_error(exc: ValidationError) -> str:
@@ -258,13 +260,13 @@ def _first_error(exc: ValidationError) -> str:
     return f"{where}: {error['msg']}" if where else str(error["msg"]).removeprefix("Value error, ")
 
 
-def _hash_file(upload: UploadFile) -> str | None:
+def _hash_file(upload: UploadFile) -> tuple[str, int]:
     upload.file.seek(0)
     digest, size = hashlib.sha256(), 0
     while block := upload.file.read(1 << 20):
         digest.update(block)
         size += len(block)
-    return digest.hexdigest() if size else None
+    return digest.hexdigest(), size
 
 
 def _store_upload(store: Any, job_id: str, upload: UploadFile) -> dict[str, Any]:

@@ -4,6 +4,7 @@ body that holds even when a client sends no (or a false) Content-Length."""
 from __future__ import annotations
 
 import hmac
+import json
 import threading
 import time
 from collections.abc import Awaitable, Callable, MutableMapping
@@ -59,6 +60,10 @@ class RateLimit:
             return (1 - tokens) / self.rate
 
 
+def too_large(max_bytes: int) -> str:
+    return f"the upload is larger than this server's {max_bytes / 1e6:g} MB limit"
+
+
 class TooLarge(Exception):
     pass
 
@@ -67,9 +72,10 @@ class BodyLimit:
     """ASGI middleware: a request body over ``max_bytes`` is cut off with ``413`` (before it is
     stored anywhere), whether or not it declared its length."""
 
-    def __init__(self, app: ASGIApp, max_bytes: int) -> None:
+    def __init__(self, app: ASGIApp, max_bytes: int, slack: int = 64_000) -> None:
         self.app = app
-        self.max_bytes = max_bytes
+        self.max_bytes = max_bytes + slack  # a multipart form's own bytes around the file
+        self.shown = max_bytes
 
     async def __call__(self, scope: Scope, receive: Callable[[], Awaitable[Message]],
                        send: Callable[[Message], Awaitable[None]]) -> None:
@@ -78,7 +84,7 @@ class BodyLimit:
             return
         declared = dict(scope.get("headers") or []).get(b"content-length")
         if declared is not None and declared.isdigit() and int(declared) > self.max_bytes:
-            await _too_large(send, self.max_bytes)
+            await _too_large(send, self.shown)
             return
         seen = 0
         started = False
@@ -101,11 +107,11 @@ class BodyLimit:
             await self.app(scope, counted, tracked)
         except TooLarge:
             if not started:
-                await _too_large(send, self.max_bytes)
+                await _too_large(send, self.shown)
 
 
 async def _too_large(send: Callable[[Message], Awaitable[None]], max_bytes: int) -> None:
-    body = f'{{"detail":"the upload is larger than this server\'s {max_bytes / 1e6:g} MB limit"}}'.encode()
+    body = json.dumps({"detail": too_large(max_bytes)}).encode()
     await send({"type": "http.response.start", "status": 413,
                 "headers": [(b"content-type", b"application/json"), (b"content-length", str(len(body)).encode()),
                             (b"connection", b"close")]})

@@ -247,7 +247,9 @@ def chunk_workflow(job_id: str, model: str, rate: int, chunk: tuple[int, int, in
 @DBOS.step(name="kimiwonosete.merge", **_RETRY)
 def merge_step(job_id: str, samples: dict[str, Any], plan: list[tuple[int, int, int, int, int]]) -> dict[str, Any]:
     t0 = time.perf_counter()
-    stages.merge(_work(job_id), stages.Samples("", samples["rate"], samples["n"]), [Chunk(*c) for c in plan])
+    work = _work(job_id)
+    stages.merge(work, stages.Samples("", samples["rate"], samples["n"]), [Chunk(*c) for c in plan])
+    work.store.remove(work.samples)  # every chunk is checkpointed: the decoded audio is not needed again
     return {"seconds": time.perf_counter() - t0}
 
 

@@ -8,7 +8,14 @@ from pathlib import Path
 
 import httpx
 
+from helpers import run_cli
 from servicetools import Service, wait_done
+
+
+def test_a_worker_needs_a_shared_database(tmp_path: Path) -> None:
+    done = run_cli("worker", "--data-dir", tmp_path, timeout=120)
+    assert done.returncode == 1 and "a worker needs a database shared with the API" in done.stderr
+    assert len(done.stderr.strip().splitlines()) == 1
 
 
 def test_an_api_and_a_worker_share_postgres_and_s3(postgres: str, s3_url: tuple[str, dict], minuets_flac: Path,

@@ -64,22 +64,27 @@ def site(example_flac: Path, tmp_path: Path) -> Iterator[str]:
 
 def test_a_link_job_ends_with_a_signed_webhook(site: str, tmp_path: Path) -> None:
     receiver = Receiver()
-    server = Service(tmp_path / "data", "--workers", "1", "--allow-private-urls")
+    server = Service(tmp_path / "data", "--workers", "1", "--allow-private-urls", "--max-duration", "0.2")
     server.start()
     try:
         with server.client() as client:
-            posted = client.post("/jobs", json={"url": f"{site}/piece.flac", "model": "basic-pitch",
+            # 10 s of the 13 s recording: under the 12 s limit.
+            posted = client.post("/jobs", json={"url": f"{site}/piece.flac", "model": "basic-pitch", "end": 10,
                                                 "formats": ["mid", "musicxml"], "webhook_url": receiver.url})
             assert posted.status_code == 202, posted.text
             job = wait_done(client, posted.json()["id"])
             assert job["state"] == "done", job
             assert job["source"] == f"{site}/piece.flac" and set(job["timings_s"]) >= {"download", "decode", "transcribe"}
-            assert job["summary"]["link"]["url"] == f"{site}/piece.flac" and job["summary"]["notes"] > 30
+            assert job["summary"]["link"]["url"] == f"{site}/piece.flac" and job["summary"]["notes"] > 20
+            assert 9 < job["summary"]["duration_s"] <= 10.5
+            whole = client.post("/jobs", json={"url": f"{site}/piece.flac", "model": "basic-pitch"}).json()
+            failed = wait_done(client, whole["id"])
+            assert failed["state"] == "failed" and "over this server's 0.2 min limit" in failed["reason"]
             for _ in range(100):
                 if receiver.received:
                     break
                 threading.Event().wait(0.1)
-        assert receiver.refused == 0 and receiver.attempts == 2
+        assert receiver.refused == 0 and receiver.attempts == 2  # the job without a webhook sent none
         (hook,) = receiver.received
         assert hook["id"] == f"msg_{job['id']}"
         assert hook["payload"]["type"] == "job.done" and hook["payload"]["data"]["id"] == job["id"]

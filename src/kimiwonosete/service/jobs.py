@@ -188,6 +188,12 @@ def fetch_step(job_id: str, request: dict[str, Any]) -> dict[str, Any]:
     return {"key": key, "midi": fetched.is_midi, "link": link, "seconds": time.perf_counter() - t0}
 
 
+def _check_length(seconds: float, limit_s: float) -> None:
+    if seconds > limit_s:
+        raise InputError(f"the recording is {seconds / 60:.1f} min long (the part asked for), over this server's "
+                         f"{limit_s / 60:g} min limit (take part of it with start/end)")
+
+
 def _named(exc: InputError, path: Path, name: str) -> InputError:
     """The error with the private copy's path replaced by what the user knows (the link, "the upload")."""
     return InputError(str(exc).replace(str(path), name))
@@ -204,9 +210,7 @@ def decode_step(job_id: str, src: dict[str, Any], model: str, start: float, end:
             raise _named(exc, path, src["link"]["url"] if src["link"] else "the upload") from None
     if samples.n_samples == 0:
         raise InputError(f"{src['link']['url'] if src['link'] else 'the upload'}: no audio in the part asked for")
-    if samples.seconds > rt.config.max_duration_s:
-        raise InputError(f"the recording is {samples.seconds / 60:.1f} min long, over this server's "
-                         f"{rt.config.max_duration_s / 60:g} min limit (take part of it with start/end)")
+    _check_length(samples.seconds, rt.config.max_duration_s)
     return {"rate": samples.sample_rate, "n": samples.n_samples, "seconds": time.perf_counter() - t0}
 
 
@@ -262,6 +266,7 @@ def midi_step(job_id: str, src: dict[str, Any], start: float, end: float | None)
             performance = stages.read_midi(Source(path), start, end)
         except InputError as exc:
             raise _named(exc, path, src["link"]["url"] if src["link"] else "the upload") from None
+    _check_length(performance.duration, rt.config.max_duration_s)
     _work(job_id).save_performance(performance)
     return {"seconds": time.perf_counter() - t0}
 

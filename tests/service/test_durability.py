@@ -79,5 +79,6 @@ def test_a_deleted_job_stops_and_the_server_goes_on(minuets_flac: Path, tmp_path
             assert wait_done(client, other.json()["id"])["state"] == "done"
         started = [e for e in server.events() if e.get("job") == job_id and e["event"] == "chunk done"]
         assert len(started) < CHUNKS
+        assert not (tmp_path / "data" / "store" / "jobs" / job_id).exists()  # the chunk in flight left nothing
     finally:
         server.stop()

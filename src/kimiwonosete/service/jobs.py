@@ -237,6 +237,8 @@ def transcribe_step(job_id: str, model: str, rate: int, chunk: tuple[int, int, i
         raise RuntimeError("this process has no workers")
     t0 = time.perf_counter()
     performance = rt.pool.transcribe(ChunkJob(model, "auto", rate, work), part)
+    if DBOS.get_workflow_status(job_id) is None:
+        return {"index": part.index, "reused": False, "seconds": 0.0}  # deleted meanwhile: leave nothing behind
     work.save_chunk(part, performance)
     seconds = time.perf_counter() - t0
     log(rt.logger, "chunk done", job=job_id, chunk=part.index, notes=len(performance.notes), seconds=round(seconds, 3))

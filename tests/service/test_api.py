@@ -123,6 +123,11 @@ def test_bad_links_non_audio_and_oversized_uploads_end_with_their_reason(client:
     big.write_bytes(b"RIFF" + bytes(1_500_000))
     too_big = _upload(client, big)
     assert too_big.status_code == 413 and "1 MB" in too_big.json()["detail"]
+    # No Content-Length (chunked): cut off all the same, once past the cap.
+    head = b'--b\r\nContent-Disposition: form-data; name="file"; filename="a.wav"\r\n\r\n'
+    chunks = (head if i == 0 else b"x" * 65536 for i in range(40))
+    streamed = client.post("/jobs", content=chunks, headers={"content-type": "multipart/form-data; boundary=b"})
+    assert streamed.status_code == 413
     empty = tmp_path / "empty.wav"
     empty.write_bytes(b"")
     assert _upload(client, empty).status_code == 422

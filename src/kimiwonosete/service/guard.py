@@ -64,8 +64,9 @@ def too_large(max_bytes: int) -> str:
     return f"the upload is larger than this server's {max_bytes / 1e6:g} MB limit"
 
 
-class TooLarge(Exception):
-    pass
+class TooLarge(BaseException):
+    """Raised from the body's stream when it passes the cap. A BaseException so that the app's own
+    error handling (which turns an ``Exception`` into a 500) lets it through to :class:`BodyLimit`."""
 
 
 class BodyLimit:

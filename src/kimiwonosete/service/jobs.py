@@ -345,15 +345,16 @@ def job_workflow(job_id: str, request: dict[str, Any]) -> dict[str, Any]:
     summary: dict[str, Any] = {"id": job_id, "state": "failed"}
     try:
         url = request["source"].get("url")
-        _set_state(job_id, state, state="downloading" if url else "decoding")
+        if url:
+            _set_state(job_id, state, state="downloading")
         src = fetch_step(job_id, request)
         if url:
             timings["download"] = round(src["seconds"], 3)
         chunks = {"total": 0, "reused": 0}
+        _set_state(job_id, state, state="decoding")
         if src["midi"]:
             timings["read MIDI"] = round(midi_step(job_id, src, request["start"], request["end"])["seconds"], 3)
         else:
-            _set_state(job_id, state, state="decoding")
             samples = decode_step(job_id, src, request["model"], request["start"], request["end"])
             timings["decode"] = round(samples["seconds"], 3)
             plan = plan_step(samples)

@@ -50,3 +50,21 @@ def test_an_api_and_a_worker_share_postgres_and_s3(postgres: str, s3_url: tuple[
     finally:
         worker.stop()
         api.stop()
+
+
+def test_chunks_go_to_ray_with_executor_ray(minuets_flac: Path, tmp_path: Path) -> None:
+    """``serve --executor ray``: a local Ray instance computes the chunks (its worker processes hold
+    the model), the job's steps stay in the server."""
+    server = Service(tmp_path / "data", "--workers", "2", "--executor", "ray", "--chunk-seconds", "24")
+    server.start()
+    try:
+        with server.client() as client, open(minuets_flac, "rb") as fh:
+            posted = client.post("/jobs", files={"file": ("minuets.flac", fh)}, data={"model": "basic-pitch", "formats": "mid"})
+            job = wait_done(client, posted.json()["id"], timeout_s=240)
+            assert job["state"] == "done", (job, server.log_text()[-3000:])
+            assert job["chunks"] == {"done": 2, "total": 2} and job["summary"]["notes"] > 150
+            assert client.get(job["artifacts"]["mid"]).content.startswith(b"MThd")
+        assert "Started a local Ray instance" in server.log_text()
+        assert sorted(e["chunk"] for e in server.events() if e["event"] == "chunk done") == [0, 1]
+    finally:
+        server.stop()

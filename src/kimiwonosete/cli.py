@@ -67,9 +67,64 @@ def _parser() -> argparse.ArgumentParser:
     links.add_argument("--no-cache", action="store_true", help=f"download again even if cached in {default_cache()}")
     t.add_argument("-q", "--quiet", action="store_true", help="no progress output")
     t.add_argument("--json", action="store_true", help="print a JSON summary on stdout")
+    for name, text in (("serve", "run the HTTP service: the API and its workers in one process"),
+                       ("worker", "run workers only, for a server whose database (Postgres) and storage they share")):
+        _service_options(sub.add_parser(name, help=text), serve=name == "serve")
     e = sub.add_parser("example", help="write a short example recording (a public-domain minuet)")
     e.add_argument("output", type=Path, help="file to write (.flac, .wav, .mp3, ...)")
     return parser
+
+
+def _service_options(p: argparse.ArgumentParser, serve: bool) -> None:
+    if serve:
+        p.add_argument("--host", default="127.0.0.1", help="address to listen on (default: 127.0.0.1)")
+        p.add_argument("--port", type=int, default=8000, help="port (default: 8000)")
+    p.add_argument("--data-dir", type=Path, default=Path("kimiwonosete-data"),
+                   help="the embedded database, the store and the webhook secret (default: ./kimiwonosete-data)")
+    p.add_argument("--database", metavar="URL", help="sqlite:///FILE (default: in --data-dir) or postgresql://USER@HOST/DB")
+    p.add_argument("--storage", metavar="URL", help="a folder or s3://bucket/prefix (default: --data-dir/store)")
+    p.add_argument("--workers", type=int, default=None,
+                   help="chunk workers in this process (default: one per core" + ("; 0: the API only)" if serve else ")"))
+    p.add_argument("--executor", default="local", metavar="local|ray|ray://HOST:PORT", help="where chunks are computed")
+    p.add_argument("--executor-id", help="this process' name in the database: a restarted process with the same "
+                                         "name resumes its unfinished jobs (default: serve-HOST / worker-HOST)")
+    p.add_argument("--chunk-seconds", type=float, default=CHUNK_S, help=f"seconds of audio per chunk (default: {CHUNK_S:g})")
+    p.add_argument("--api-key", action="append", default=[], metavar="KEY",
+                   help="require this key (repeatable; also KIMIWONOSETE_API_KEYS, comma-separated)")
+    p.add_argument("--allow-private-urls", action="store_true",
+                   help="let links and webhooks reach private and loopback addresses (also KIMIWONOSETE_ALLOW_PRIVATE_URLS=1)")
+    p.add_argument("--max-upload-mb", type=float, default=200.0, help="largest upload (default: 200 MB)")
+    p.add_argument("--max-duration", type=float, default=60.0, metavar="MIN", help="longest recording (default: 60 min)")
+    p.add_argument("--rate-limit", type=int, default=30, metavar="N", help="job submissions per client per minute (0: none)")
+    p.add_argument("--log-format", choices=("text", "json"), default="text", help="event log lines on stderr")
+
+
+def _service(args: argparse.Namespace) -> int:
+    import os
+    import socket
+
+    try:
+        from kimiwonosete.service import main as service
+        from kimiwonosete.service.config import ALLOW_PRIVATE_ENV, API_KEYS_ENV, WEBHOOK_SECRET_ENV, ServiceConfig, env_flag
+    except ImportError as exc:
+        raise KimiError(f"the service needs its extra: pip install 'kimiwonosete[service]' ({exc})") from None
+    from kimiwonosete.pipeline.executors import cpu_count
+
+    keys = tuple(args.api_key) + tuple(k.strip() for k in os.environ.get(API_KEYS_ENV, "").split(",") if k.strip())
+    workers = args.workers if args.workers is not None else cpu_count()
+    config = ServiceConfig(
+        data_dir=args.data_dir, database_url=args.database, storage_url=args.storage, workers=workers,
+        job_slots=max(2, 2 * workers), executor=args.executor, api_keys=keys,
+        allow_private_urls=args.allow_private_urls or env_flag(ALLOW_PRIVATE_ENV),
+        max_upload_bytes=int(args.max_upload_mb * 1e6), max_duration_s=args.max_duration * 60,
+        rate_limit_per_min=args.rate_limit, chunk_s=args.chunk_seconds, webhook_secret=os.environ.get(WEBHOOK_SECRET_ENV),
+        log_format=args.log_format, executor_id=args.executor_id or f"{args.command}-{socket.gethostname()}",
+    )
+    if args.command == "serve":
+        service.serve(config, args.host, args.port)
+    else:
+        service.work(config)
+    return 0
 
 
 def seconds(text: str) -> float:
@@ -102,6 +157,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         if args.command == "example":
             print(write_example(args.output))
             return 0
+        if args.command in ("serve", "worker"):
+            return _service(args)
         reporter = default_reporter(quiet=args.quiet or args.json)
         options = _link_options(args)
         if args.playlist and is_link(args.input):

@@ -4,7 +4,6 @@ through s3fs), with the stages run against each and workers in other processes r
 from __future__ import annotations
 
 import pickle
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -17,25 +16,6 @@ from kimiwonosete.pipeline.workfolder import Work
 from kimiwonosete.score.build import build_score
 from kimiwonosete.transcription import get_transcriber
 from kimiwonosete.transcription.chunks import Chunk
-
-
-@pytest.fixture(scope="module")
-def s3_url() -> Iterator[tuple[str, dict]]:
-    """A bucket on moto's S3 server, started here on loopback, and the s3fs options to reach it."""
-    pytest.importorskip("s3fs")
-    from moto.server import ThreadedMotoServer
-
-    server = ThreadedMotoServer(ip_address="127.0.0.1", port=0, verbose=False)
-    server.start()
-    host, port = server.get_host_and_port()
-    options = {"endpoint_url": f"http://{host}:{port}", "key": "testing", "secret": "testing",
-               "client_kwargs": {"region_name": "us-east-1"}}
-    import boto3
-
-    boto3.client("s3", endpoint_url=options["endpoint_url"], aws_access_key_id="testing", aws_secret_access_key="testing",
-                 region_name="us-east-1").create_bucket(Bucket="kimiwonosete-test")
-    yield "s3://kimiwonosete-test/jobs", options
-    server.stop()
 
 
 @pytest.fixture(params=["local", "s3"])

@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import shutil
 import subprocess
 import tempfile
+from dataclasses import dataclass
 from pathlib import Path
 
 from kimiwonosete.engrave.text import lilypond_string
@@ -174,8 +176,29 @@ def lilypond_exe() -> str:
 LILYPOND_PROBLEMS = ("warning:", "programming error:")
 
 
-def render_pdf(source: str, timeout_s: float = RENDER_TIMEOUT_S, warnings: list[str] | None = None) -> bytes:
-    """Engrave LilyPond ``source`` and return the PDF's bytes (work happens in a private folder).
+@dataclass(frozen=True)
+class Limits:
+    """What one LilyPond run may use (a server's guard against a score that runs away): CPU
+    seconds, address space, and the size of any one file it writes."""
+
+    cpu_s: int = 120
+    memory_bytes: int = 4_000_000_000
+    output_bytes: int = 200_000_000
+
+    def prefix(self) -> list[str]:
+        """``prlimit`` (util-linux) sets them on the child alone: a ``preexec_fn`` doing it is
+        unsafe in a program running threads (a server)."""
+        prlimit = shutil.which("prlimit")
+        if prlimit is None:
+            raise ToolError("prlimit not found (it limits LilyPond's resources): install util-linux")
+        return [prlimit, f"--cpu={self.cpu_s}",
+                f"--as={self.memory_bytes}", f"--fsize={self.output_bytes}", "--"]
+
+
+def render_pdf(source: str, timeout_s: float = RENDER_TIMEOUT_S, warnings: list[str] | None = None,
+               limits: Limits | None = None) -> bytes:
+    """Engrave LilyPond ``source`` and return the PDF's bytes (work happens in a private folder),
+    with ``limits`` on what LilyPond may use, if given.
 
     LilyPond's warnings (failed bar checks, programming errors) do not stop it: each is appended
     to ``warnings`` as ``LilyPond: line N: ...`` (lines of ``source``).
@@ -184,6 +207,7 @@ def render_pdf(source: str, timeout_s: float = RENDER_TIMEOUT_S, warnings: list[
         ly = Path(tmp) / "score.ly"
         ly.write_text(source, encoding="utf-8")
         cmd = [lilypond_exe(), "-dno-point-and-click", "--pdf", "-o", str(Path(tmp) / "score"), str(ly)]
+        cmd = (limits.prefix() if limits is not None else []) + cmd
         try:
             proc = subprocess.run(cmd, cwd=tmp, capture_output=True, text=True, timeout=timeout_s)
         except subprocess.TimeoutExpired as exc:

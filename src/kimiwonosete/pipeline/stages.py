@@ -15,7 +15,7 @@ from pathlib import Path
 from typing import Any
 
 from kimiwonosete.audio import decode_into
-from kimiwonosete.engrave.lilypond import lilypond_source, render_pdf
+from kimiwonosete.engrave.lilypond import Limits, lilypond_source, render_pdf
 from kimiwonosete.engrave.midi import performance_midi, score_midi
 from kimiwonosete.engrave.musicxml import musicxml_bytes
 from kimiwonosete.errors import InputError
@@ -166,12 +166,12 @@ class Engraved:
     warnings: list[str] = field(default_factory=list)
 
 
-def engrave(score: Score, fmt: str, performance: Performance | None = None) -> Engraved:
+def engrave(score: Score, fmt: str, performance: Performance | None = None, limits: Limits | None = None) -> Engraved:
     """Engrave: ``score`` as one of :data:`FORMATS` (``performance``, the notes as played, needs
-    the performance)."""
+    the performance; ``limits``: what LilyPond may use, for the PDF)."""
     if fmt == "pdf":
         warnings: list[str] = []
-        pdf = render_pdf(lilypond_source(score), warnings=warnings)
+        pdf = render_pdf(lilypond_source(score), warnings=warnings, limits=limits)
         return Engraved(pdf, warnings)
     if fmt == "ly":
         return Engraved(lilypond_source(score).encode("utf-8"))

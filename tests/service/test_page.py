@@ -153,6 +153,10 @@ def test_a_link_becomes_a_score_to_read_hear_and_download(server: Service, media
         bars = job["summary"]["bars"]
         assert page.locator("#sheet svg g.measure").count() == bars
         assert int(page.locator("#sheet").get_attribute("data-bars")) == bars
+        # Drawn in full: staff lines and stems have a stroke (verovio's own <style> in each page
+        # applies under the page's Content-Security-Policy).
+        assert page.evaluate("getComputedStyle(document.querySelector('#sheet g.staff > path')).stroke") != "none"
+        assert page.locator("#sheet g.measure").first.bounding_box()["height"] > 50
         # Both players load, the recording as long as the part transcribed.
         for player in ("#rec-audio", "#score-audio"):
             page.wait_for_function(f"() => document.querySelector('{player}').readyState >= 1", timeout=60_000)
@@ -167,7 +171,7 @@ def test_a_link_becomes_a_score_to_read_hear_and_download(server: Service, media
             got = httpx.get(server.url + href)
             assert got.status_code == 200 and got.headers["content-type"].startswith(TYPES[fmt]), fmt
         # The score's bar being heard: playing the score audio marks the bar its own MIDI is at.
-        sheet = httpx.get(f"{server.url}/jobs/{job_id}/sheet").json()
+        sheet = httpx.get(f"{server.url}/jobs/{job_id}/sheet", params={"layout": "wide"}).json()
         midi = httpx.get(server.url + job["artifacts"]["mid"]).content
         quarters = int(job["summary"]["time_signature"].split("/")[0]) * 4 / int(job["summary"]["time_signature"].split("/")[1])
         starts = _bar_starts(midi, bars, quarters)
@@ -197,7 +201,9 @@ def test_a_link_becomes_a_score_to_read_hear_and_download(server: Service, media
     with _on_failure(small, tmp_path, "phone"):
         small.goto(f"{server.url}/?job={job_id}")
         small.wait_for_selector("#sheet[data-bars]", timeout=60_000)
-        # The score fits the phone's width and zooms in (then scrolls sideways).
+        # The narrow layout, fitting the phone's width, all the bars in it; it zooms in (then scrolls sideways).
+        assert small.locator("#sheet").get_attribute("data-layout") == "narrow"
+        assert small.locator("#sheet svg g.measure").count() == job["summary"]["bars"]
         width = small.evaluate("document.querySelector('#sheet .page').getBoundingClientRect().width")
         assert width <= PHONE["width"]
         small.get_by_role("button", name="Zoom in").click()

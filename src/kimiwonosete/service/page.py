@@ -12,8 +12,9 @@ key when the server has keys, as the API's do.
 
 from __future__ import annotations
 
+import threading
 from importlib import resources
-from typing import Any
+from typing import Any, Literal
 
 from fastapi import APIRouter, Depends, HTTPException, Request, Response
 from fastapi.responses import FileResponse, RedirectResponse
@@ -27,11 +28,14 @@ from kimiwonosete.service.views import find, job_view
 #: the page's files, by name: nothing else is served from the package
 ASSETS = {"app.js": "text/javascript; charset=utf-8", "app.css": "text/css; charset=utf-8",
           "index.html": "text/html; charset=utf-8"}
-#: the page runs only its own files; SVG pages come from this server; audio from here (or, with an
-#: S3 store, the presigned URL it redirects to)
-CSP = ("default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data:; media-src 'self' https:; "
+#: the page runs only its own scripts; audio comes from here (or, with an S3 store, the presigned URL
+#: it redirects to). verovio's SVG pages carry their own <style> (stroke colours, scoped to the page's
+#: id) and embed their music font as a data: URL, hence inline styles and data: fonts.
+CSP = ("default-src 'self'; script-src 'self'; style-src 'self' 'unsafe-inline'; font-src 'self' data:; "
+       "img-src 'self' data:; media-src 'self' https:; "
        "connect-src 'self'; object-src 'none'; base-uri 'none'; frame-ancestors 'none'; form-action 'self'")
 PRESIGNED_S = 3600
+Layout = Literal["wide", "narrow"]
 
 
 def _asset(name: str) -> bytes:
@@ -40,6 +44,7 @@ def _asset(name: str) -> bytes:
 
 def page_router(runtime: jobs.Runtime) -> APIRouter:
     store = runtime.store
+    engraving = threading.Lock()  # one verovio rendering at a time in this server (see sheet.load_or_render)
 
     def authorized(request: Request) -> None:
         if not allowed(key_of(request.headers), runtime.config.api_keys):
@@ -71,25 +76,26 @@ def page_router(runtime: jobs.Runtime) -> APIRouter:
     def names(view: dict[str, Any]) -> dict[str, str]:
         return {fmt: link.rsplit("/", 1)[-1] for fmt, link in view.get("artifacts", {}).items()}
 
-    def sheet_index(job_id: str) -> dict[str, Any]:
+    def sheet_index(job_id: str, layout: str) -> dict[str, Any]:
         view = finished(job_id)
         name = names(view).get("musicxml")
         if name is None:
             raise HTTPException(404, f"job {job_id} made no MusicXML (its formats: {', '.join(names(view))})")
         score = Work(store, f"{jobs.prefix(job_id)}/work").load_score("main")
-        return sheet.load_or_render(store, job_id, jobs.artifact_key(job_id, name), score)
+        return sheet.load_or_render(store, job_id, jobs.artifact_key(job_id, name), score, layout, engraving)
 
     @guarded.get("/jobs/{job_id}/sheet")
-    async def get_sheet(job_id: str) -> dict[str, Any]:
-        """The engraved score's page count and bars (id, page, when the score audio and the recording reach it)."""
-        return await run_in_threadpool(sheet_index, job_id)
+    async def get_sheet(job_id: str, layout: Layout = "wide") -> dict[str, Any]:
+        """The engraved score's page count and bars (id, page, when the score audio and the recording
+        reach it), laid out for a wide screen or a narrow one (a phone)."""
+        return await run_in_threadpool(sheet_index, job_id, layout)
 
     @guarded.get("/jobs/{job_id}/sheet/{number}.svg")
-    async def get_page(job_id: str, number: int) -> Response:
-        index = await run_in_threadpool(sheet_index, job_id)
+    async def get_page(job_id: str, number: int, layout: Layout = "wide") -> Response:
+        index = await run_in_threadpool(sheet_index, job_id, layout)
         if not 1 <= number <= index["pages"]:
             raise HTTPException(404, f"the score has {index['pages']} pages")
-        svg = await run_in_threadpool(store.get, f"{sheet.cache_prefix(job_id)}/page-{number}.svg")
+        svg = await run_in_threadpool(store.get, f"{sheet.cache_prefix(job_id, layout)}/page-{number}.svg")
         if svg is None:
             raise HTTPException(404, "the page is gone from the store")
         return Response(svg, media_type="image/svg+xml", headers={"Cache-Control": "private, max-age=3600"})

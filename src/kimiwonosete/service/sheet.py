@@ -10,16 +10,23 @@ from __future__ import annotations
 
 import hashlib
 import json
+import threading
 from dataclasses import dataclass
+from importlib import resources
 from typing import Any
 
 from kimiwonosete.pipeline.store import Store
 from kimiwonosete.score.model import Score
 
-#: verovio's layout: an A4-ish page (its units are tenths of a mm); ids seeded so a rendering of
-#: the same MusicXML is the same bytes.
-OPTIONS: dict[str, Any] = {"pageWidth": 2100, "pageHeight": 2970, "scale": 40, "adjustPageHeight": True,
-                           "breaks": "auto", "xmlIdSeed": 1, "footer": "none", "svgViewBox": True}
+#: verovio's options for every layout; ids seeded so a rendering of the same MusicXML is the same
+#: bytes (and a bar has the same id in both layouts).
+OPTIONS: dict[str, Any] = {"pageHeight": 2970, "adjustPageHeight": True, "breaks": "auto", "xmlIdSeed": 1,
+                           "footer": "none", "svgViewBox": True}
+#: "wide": an A4 page (verovio's units are tenths of a mm); "narrow": a phone's width, fewer bars a
+#: line and larger notes, so that the score is readable there without scrolling sideways.
+LAYOUTS: dict[str, dict[str, Any]] = {"wide": {"pageWidth": 2100, "scale": 40},
+                                      "narrow": {"pageWidth": 1100, "scale": 50, "pageMarginLeft": 20,
+                                                 "pageMarginRight": 20}}
 
 
 @dataclass(frozen=True)
@@ -39,18 +46,21 @@ def _version() -> str:
     return str(verovio.toolkit().getVersion())
 
 
-def cache_prefix(job_id: str) -> str:
-    digest = hashlib.sha256(json.dumps([_version(), OPTIONS], sort_keys=True).encode()).hexdigest()[:12]
-    return f"jobs/{job_id}/view/sheet-{digest}"
+def cache_prefix(job_id: str, layout: str) -> str:
+    digest = hashlib.sha256(json.dumps([_version(), OPTIONS, LAYOUTS[layout]], sort_keys=True).encode()).hexdigest()
+    return f"jobs/{job_id}/view/sheet-{layout}-{digest[:12]}"
 
 
-def render(musicxml: bytes, score: Score | None) -> tuple[list[str], list[Bar]]:
+def render(musicxml: bytes, score: Score | None, layout: str = "wide") -> tuple[list[str], list[Bar]]:
     """The pages (SVG text) and the bars of ``musicxml``; ``score`` (the job's) gives the times the
     recording played each bar."""
     import verovio
 
     tk = verovio.toolkit()
-    tk.setOptions(OPTIONS)
+    # verovio's default resource path (its fonts) is set per thread, by the thread that imported
+    # it: a toolkit made in another of the server's threads finds no fonts unless told.
+    tk.setResourcePath(str(resources.files("verovio") / "data"))
+    tk.setOptions({**OPTIONS, **LAYOUTS[layout]})
     if not tk.loadData(musicxml.decode("utf-8")):
         raise ValueError("verovio could not read the MusicXML")
     pages = [tk.renderToSVG(n) for n in range(1, tk.getPageCount() + 1)]
@@ -77,18 +87,25 @@ def _downbeats(score: Score | None, n_bars: int) -> list[float] | None:
     return [round(t, 3) for t in times[:n_bars]]
 
 
-def load_or_render(store: Store, job_id: str, musicxml_key: str, score: Score | None) -> dict[str, Any]:
-    """The sheet's index (page count, bars), rendering and storing it first if it is not there."""
-    prefix = cache_prefix(job_id)
+def load_or_render(store: Store, job_id: str, musicxml_key: str, score: Score | None, layout: str,
+                   engraving: threading.Lock) -> dict[str, Any]:
+    """The sheet's index (page count, bars) in ``layout``, rendering and storing it first if it is
+    not there. ``engraving``: held while verovio runs (its toolkits are not safe to run at once in
+    one process: their font resources are shared)."""
+    prefix = cache_prefix(job_id, layout)
     cached = store.get(f"{prefix}/index.json")
     if cached is not None:
         return json.loads(cached)
     data = store.get(musicxml_key)
     if data is None:
         raise FileNotFoundError(musicxml_key)
-    pages, bars = render(data, score)
-    for n, svg in enumerate(pages, 1):
-        store.put(f"{prefix}/page-{n}.svg", svg.encode("utf-8"))
-    index = {"pages": len(pages), "bars": [b.__dict__ for b in bars]}
-    store.put(f"{prefix}/index.json", json.dumps(index).encode())  # last: its presence means the pages are there
+    with engraving:
+        cached = store.get(f"{prefix}/index.json")  # made by the request this one waited for
+        if cached is not None:
+            return json.loads(cached)
+        pages, bars = render(data, score, layout)
+        for n, svg in enumerate(pages, 1):
+            store.put(f"{prefix}/page-{n}.svg", svg.encode("utf-8"))
+        index = {"pages": len(pages), "bars": [b.__dict__ for b in bars]}
+        store.put(f"{prefix}/index.json", json.dumps(index).encode())  # last: its presence means the pages are there
     return index

@@ -200,7 +200,10 @@ async function follow(id) {
 function update(job) {
   const mine = following;
   if (!mine || job.id !== mine.id) return;
-  if (FINAL.includes(job.state) && mine.events) mine.events.close();
+  if (FINAL.includes(job.state) && mine.events) {
+    mine.events.close();
+    loadJobs(0, true); // the list shows this job's end too
+  }
   if (job.state === "done") { if (mine.stage !== "done") finished(job); mine.stage = "done"; return; }
   if (job.state === "failed" || job.state === "cancelled") {
     failed(job);
@@ -291,9 +294,12 @@ async function loadSheet(base) {
   $("sheet").replaceChildren();
   $("sheet-status").textContent = "Engraving the score for the page…";
   try {
-    const index = await getJSON(`${base}/sheet`);
+    // A phone gets the narrow layout (fewer bars a line, larger notes) rather than a shrunken page.
+    const layout = $("sheet").clientWidth < 640 ? "narrow" : "wide";
+    $("sheet").dataset.layout = layout;
+    const index = await getJSON(`${base}/sheet?layout=${layout}`);
     const texts = await Promise.all(Array.from({ length: index.pages }, (_, i) =>
-      fetch(`${base}/sheet/${i + 1}.svg`).then((r) => { if (!r.ok) throw new Error(`page ${i + 1}: ${r.status}`); return r.text(); })));
+      fetch(`${base}/sheet/${i + 1}.svg?layout=${layout}`).then((r) => { if (!r.ok) throw new Error(`page ${i + 1}: ${r.status}`); return r.text(); })));
     if (mine !== following) return;
     const pages = texts.map((text, i) => {
       const page = el("div", null, { class: "page", role: "img", "aria-label": `Page ${i + 1} of ${index.pages}` });

@@ -142,6 +142,14 @@ def test_a_link_becomes_a_score_to_read_hear_and_download(server: Service, media
         job_id = page.url.split("?job=")[1]
         page.wait_for_selector("#log li")
         _shot(page, "desktop-2-progress")
+        # The same job's address opened afresh (a phone here) joins it where it is.
+        early = browser.new_context(viewport=PHONE, is_mobile=True, has_touch=True)
+        joined = early.new_page()
+        joined.goto(page.url)
+        joined.wait_for_selector("#progress:not([hidden]), #result:not([hidden])")
+        if joined.locator("#progress").is_visible():
+            _shot(joined, "phone-2-progress")
+        early.close()
         page.wait_for_selector("#result:not([hidden])", timeout=JOB_S)
         job = httpx.get(f"{server.url}/jobs/{job_id}").json()
         assert job["state"] == "done"
@@ -184,6 +192,7 @@ def test_a_link_becomes_a_score_to_read_hear_and_download(server: Service, media
         page.wait_for_function(f"() => document.querySelector('#sheet').dataset.now === '{expected}'", timeout=5_000)
         marked = page.evaluate("document.querySelector('#sheet rect.now-box').nextElementSibling.id")
         assert marked == sheet["bars"][expected]["id"]
+        _shot(page, "desktop-3b-playing")
         # The recording: seeking into a bar, as the score's beat times place it, marks that bar.
         score = Work(Store(str(server.data_dir / "store")), f"jobs/{job_id}/work").load_score("main")
         assert score is not None

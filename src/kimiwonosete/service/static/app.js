@@ -256,7 +256,6 @@ function finished(job) {
   if (summary.bars) facts.push(`${summary.bars} bars`);
   if (summary.time_signature) facts.push(`${summary.time_signature} time`);
   if (summary.key) facts.push(summary.key);
-  if (summary.tempo_qpm) facts.push(`♩ = ${Math.round(summary.tempo_qpm)}`);
   if (summary.notes !== undefined) facts.push(`${summary.notes} notes`);
   if (summary.duration_s) facts.push(seconds(summary.duration_s));
   $("facts").textContent = facts.join(" · ");

@@ -33,10 +33,10 @@ def main() -> None:
             page = context.new_page()
             t0 = time.perf_counter()
             page.goto(f"{args.server}/?job={args.job}")
-            page.wait_for_selector("#sheet[data-bars]", timeout=300_000)
+            page.wait_for_selector("#sheet[data-bars]", timeout=60_000)
             sheet_s = time.perf_counter() - t0
             for player in ("#rec-audio", "#score-audio"):
-                page.wait_for_function(f"() => document.querySelector('{player}').readyState >= 1", timeout=300_000)
+                page.wait_for_function(f"() => document.querySelector('{player}').readyState >= 1", timeout=60_000)
             both_s = time.perf_counter() - t0
             results.append({"load": n + 1, "score_s": round(sheet_s, 3), "score_and_players_s": round(both_s, 3),
                             "bars": int(page.locator("#sheet").get_attribute("data-bars")),

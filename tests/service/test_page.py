@@ -231,6 +231,15 @@ def test_bad_input_is_explained_next_to_its_field(server: Service, browser, tmp_
     page = context.new_page()
     with _on_failure(page, tmp_path, "errors"):
         page.goto(server.url + "/")
+        # Every field has a label; the keyboard reaches the link, the file picker, the options and
+        # the button, in that order.
+        assert page.evaluate("[...document.querySelectorAll('input, select')].every(e => e.labels.length > 0)")
+        reached = []
+        for _ in range(10):
+            page.keyboard.press("Tab")
+            reached.append(page.evaluate("document.activeElement.id || document.activeElement.tagName"))
+        order = [reached.index(x) for x in ("link", "file", "SUMMARY", "go")]
+        assert order == sorted(order), reached
         page.get_by_role("button", name="Make the score").click()
         assert "paste a link or choose a file" in page.locator("#form-error").text_content().lower()
         # Refused by the API at once (the link policy: only http and https).

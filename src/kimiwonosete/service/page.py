@@ -77,6 +77,9 @@ def page_router(runtime: jobs.Runtime) -> APIRouter:
         return {fmt: link.rsplit("/", 1)[-1] for fmt, link in view.get("artifacts", {}).items()}
 
     def sheet_index(job_id: str, layout: str) -> dict[str, Any]:
+        found = sheet.cached(store, job_id, layout)  # a read, before the job's records and score are
+        if found is not None:
+            return found
         view = finished(job_id)
         name = names(view).get("musicxml")
         if name is None:

@@ -87,22 +87,28 @@ def _downbeats(score: Score | None, n_bars: int) -> list[float] | None:
     return [round(t, 3) for t in times[:n_bars]]
 
 
+def cached(store: Store, job_id: str, layout: str) -> dict[str, Any] | None:
+    """The sheet's index if it was rendered already (a job's deletion removes it with the job)."""
+    data = store.get(f"{cache_prefix(job_id, layout)}/index.json")
+    return json.loads(data) if data is not None else None
+
+
 def load_or_render(store: Store, job_id: str, musicxml_key: str, score: Score | None, layout: str,
                    engraving: threading.Lock) -> dict[str, Any]:
     """The sheet's index (page count, bars) in ``layout``, rendering and storing it first if it is
     not there. ``engraving``: held while verovio runs (its toolkits are not safe to run at once in
     one process: their font resources are shared)."""
     prefix = cache_prefix(job_id, layout)
-    cached = store.get(f"{prefix}/index.json")
-    if cached is not None:
-        return json.loads(cached)
+    found = cached(store, job_id, layout)
+    if found is not None:
+        return found
     data = store.get(musicxml_key)
     if data is None:
         raise FileNotFoundError(musicxml_key)
     with engraving:
-        cached = store.get(f"{prefix}/index.json")  # made by the request this one waited for
-        if cached is not None:
-            return json.loads(cached)
+        found = cached(store, job_id, layout)  # made by the request this one waited for
+        if found is not None:
+            return found
         pages, bars = render(data, score, layout)
         for n, svg in enumerate(pages, 1):
             store.put(f"{prefix}/page-{n}.svg", svg.encode("utf-8"))

@@ -83,7 +83,7 @@ function show(view) {
   $("result").hidden = view !== "result";
 }
 
-let following = null; // the job being shown: { id, events, estimate, stage }
+let following = null; // the job being shown: { id, events, stage }
 
 function route() {
   if (following && following.events) following.events.close();
@@ -173,7 +173,7 @@ function chooseFile(files) {
 // ---- following a job --------------------------------------------------------------------------
 
 async function follow(id) {
-  following = { id, events: null, estimate: null, stage: null };
+  following = { id, events: null, stage: null };
   const mine = following;
   let job;
   try {
@@ -217,23 +217,29 @@ function update(job) {
     mine.stage = job.state;
   }
   $("stage").textContent = STAGES[job.state] || job.state;
+  $("progress-what").textContent = job.source === "upload" ? "An uploaded recording" : `The recording at ${job.source}`;
+  if (job.options && job.options.title) $("progress-what").textContent += `, as “${job.options.title}”`;
   const chunks = job.chunks;
   $("chunks-box").hidden = !chunks || !chunks.total;
   if (chunks && chunks.total) {
     $("chunks").max = chunks.total;
     $("chunks").value = chunks.done;
     let text = `${chunks.done} of ${chunks.total} parts of the recording done`;
-    const now = performance.now() / 1000;
-    if (!mine.estimate) mine.estimate = { t: now, done: chunks.done };
-    const { t, done } = mine.estimate;
-    if (chunks.done > done && chunks.done < chunks.total) {
-      const left = ((now - t) / (chunks.done - done)) * (chunks.total - chunks.done);
-      text += `: about ${seconds(left)} left`;
-    } else if (chunks.done < chunks.total) {
-      text += ": estimating the time left…";
-    }
+    const left = timeLeft(job);
+    if (chunks.done < chunks.total) text += left === null ? ": estimating the time left…" : `: about ${seconds(left)} left`;
     $("chunks-text").textContent = text;
   }
+}
+
+/** Seconds of transcription left, at the pace of the parts done so far: the job says when it
+ * started and how long the download and decoding took, so a page opened mid-job knows too. */
+function timeLeft(job) {
+  const { done, total } = job.chunks;
+  if (!done || !job.started_at) return null;
+  const t = job.timings_s || {};
+  const since = Date.parse(job.started_at) / 1000 + (t.download || 0) + (t.decode || 0);
+  const spent = Date.now() / 1000 - since;
+  return spent > 0 ? (spent / done) * (total - done) : null;
 }
 
 function failed(job) {

@@ -23,6 +23,7 @@ import pytest
 
 from kimiwonosete.pipeline.store import Store
 from kimiwonosete.pipeline.workfolder import Work
+from kimiwonosete.score.model import TICKS_PER_QUARTER
 from servicetools import Service, free_port
 
 CHROMIUM = Path("/usr/bin/chromium")
@@ -95,8 +96,9 @@ def _on_failure(page, folder: Path, name: str) -> Iterator[None]:  # type: ignor
         raise AssertionError(f"{exc} (screenshot: {path})") from exc
 
 
-def _bar_starts(midi: bytes, bars: int, bar_quarters: float) -> list[float]:
-    """When each bar starts in the score MIDI (its own tempo map), computed apart from the page."""
+def _bar_starts(midi: bytes, bars: int, bar_quarters: float, pickup_quarters: float) -> list[float]:
+    """When each bar starts in the score MIDI (its own tempo map), computed apart from the page; a
+    pickup bar 1 is ``bar_quarters - pickup_quarters`` long."""
     import io
 
     song = mido.MidiFile(file=io.BytesIO(midi))
@@ -104,7 +106,7 @@ def _bar_starts(midi: bytes, bars: int, bar_quarters: float) -> list[float]:
     tempos = tempos or [(0, 500000)]
     starts = []
     for b in range(bars):
-        tick = round(b * bar_quarters * song.ticks_per_beat)
+        tick = round(max(0.0, b * bar_quarters - pickup_quarters) * song.ticks_per_beat)
         seconds, last_tick, tempo = 0.0, 0, tempos[0][1]
         for at, value in tempos:
             if at >= tick:
@@ -181,8 +183,11 @@ def test_a_link_becomes_a_score_to_read_hear_and_download(server: Service, media
         # The score's bar being heard: playing the score audio marks the bar its own MIDI is at.
         sheet = httpx.get(f"{server.url}/jobs/{job_id}/sheet", params={"layout": "wide"}).json()
         midi = httpx.get(server.url + job["artifacts"]["mid"]).content
-        quarters = int(job["summary"]["time_signature"].split("/")[0]) * 4 / int(job["summary"]["time_signature"].split("/")[1])
-        starts = _bar_starts(midi, bars, quarters)
+        score = Work(Store(str(server.data_dir / "store")), f"jobs/{job_id}/work").load_score("main")
+        assert score is not None
+        quarters = score.time_signature.bar_ticks / TICKS_PER_QUARTER
+        starts = _bar_starts(midi, bars, quarters, score.pickup / TICKS_PER_QUARTER)
+        assert max(abs(s - b["score_s"]) for s, b in zip(starts, sheet["bars"])) < 0.01
         page.evaluate("document.querySelector('#score-audio').muted = true; document.querySelector('#score-audio').play()")
         page.wait_for_function("() => document.querySelector('#score-audio').currentTime > 3.6", timeout=30_000)
         page.evaluate("document.querySelector('#score-audio').pause()")
@@ -194,8 +199,6 @@ def test_a_link_becomes_a_score_to_read_hear_and_download(server: Service, media
         assert marked == sheet["bars"][expected]["id"]
         _shot(page, "desktop-3b-playing")
         # The recording: seeking into a bar, as the score's beat times place it, marks that bar.
-        score = Work(Store(str(server.data_dir / "store")), f"jobs/{job_id}/work").load_score("main")
-        assert score is not None
         downbeats = score.downbeat_times
         target = min(bars - 2, 4)
         page.evaluate(f"document.querySelector('#rec-audio').currentTime = {downbeats[target] + 0.2}")

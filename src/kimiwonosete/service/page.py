@@ -85,7 +85,9 @@ def page_router(runtime: jobs.Runtime) -> APIRouter:
         if name is None:
             raise HTTPException(404, f"job {job_id} made no MusicXML (its formats: {', '.join(names(view))})")
         score = Work(store, f"{jobs.prefix(job_id)}/work").load_score("main")
-        return sheet.load_or_render(store, job_id, jobs.artifact_key(job_id, name), score, layout, engraving)
+        midi = names(view).get("mid")
+        return sheet.load_or_render(store, job_id, jobs.artifact_key(job_id, name),
+                                    jobs.artifact_key(job_id, midi) if midi else None, score, layout, engraving)
 
     @guarded.get("/jobs/{job_id}/sheet")
     async def get_sheet(job_id: str, layout: Layout = "wide") -> dict[str, Any]:

@@ -1,12 +1,13 @@
 #!/usr/bin/env bash
 # Installs everything KimiWoNosete needs: Debian packages (ffmpeg, LilyPond, FluidSynth and its
-# SoundFont, MuseScore 3 and poppler for the tests, PostgreSQL for the service's scaled-out test)
+# SoundFont, MuseScore 3 and poppler for the tests, PostgreSQL for the service's scaled-out test,
+# Chromium for the web page's browser test, driven by Playwright)
 # and a virtualenv in .venv with the package.
 # Safe to run again: it only installs what is missing.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
-APT_PACKAGES=(ffmpeg lilypond fluidsynth fluid-soundfont-gm musescore3 poppler-utils postgresql)
+APT_PACKAGES=(ffmpeg lilypond fluidsynth fluid-soundfont-gm musescore3 poppler-utils postgresql chromium)
 missing=()
 for pkg in "${APT_PACKAGES[@]}"; do
   dpkg -s "$pkg" >/dev/null 2>&1 || missing+=("$pkg")

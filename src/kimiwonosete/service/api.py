@@ -29,6 +29,7 @@ from kimiwonosete.pipeline.stages import FORMATS
 from kimiwonosete.service import jobs
 from kimiwonosete.service.guard import BodyLimit, RateLimit, allowed, key_of, too_large
 from kimiwonosete.service.metrics import exposition
+from kimiwonosete.service.page import page_router
 from kimiwonosete.service.views import FINAL, find, job_view, page
 from kimiwonosete.service.webhooks import WebhookRefused
 from kimiwonosete.service.webhooks import check_url as check_webhook
@@ -246,6 +247,7 @@ def create_app(runtime: jobs.Runtime) -> FastAPI:
         return PlainTextResponse(exposition(), media_type="text/plain; version=0.0.4; charset=utf-8")
 
     app.include_router(api)
+    app.include_router(page_router(runtime))  # the web page at / and its score and audio (page.py)
     return app
 
 

@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import subprocess
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
+from kimiwonosete.audio import ffmpeg_exe
 from kimiwonosete.examples import example_midi, write_example
 from kimiwonosete.notes import Note
 
@@ -14,6 +16,15 @@ from kimiwonosete.notes import Note
 @pytest.fixture(scope="session")
 def example_flac(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return write_example(tmp_path_factory.mktemp("example") / "minuet.flac")
+
+
+@pytest.fixture(scope="session")
+def minuets_flac(example_flac: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """The example minuet three times over (about 47 s): several chunks."""
+    path = tmp_path_factory.mktemp("long") / "minuets.flac"
+    subprocess.run([ffmpeg_exe(), "-nostdin", "-loglevel", "error", "-stream_loop", "2", "-i", str(example_flac),
+                    "-c:a", "flac", str(path)], check=True)
+    return path
 
 
 @pytest.fixture(scope="session")

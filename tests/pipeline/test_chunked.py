@@ -15,25 +15,15 @@ from pathlib import Path
 import pytest
 
 from helpers import onset_f1, run_cli
-from kimiwonosete.audio import ffmpeg_exe
 from kimiwonosete.pipeline import transcribe
 from kimiwonosete.pipeline.progress import QuietReporter
 
 CHUNK_S = 12.0  # the 47 s recording below becomes four chunks
 
 
-@pytest.fixture(scope="module")
-def long_flac(example_flac: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """The example minuet three times over (about 47 s)."""
-    path = tmp_path_factory.mktemp("long") / "minuets.flac"
-    subprocess.run([ffmpeg_exe(), "-nostdin", "-loglevel", "error", "-stream_loop", "2", "-i", str(example_flac),
-                    "-c:a", "flac", str(path)], check=True)
-    return path
-
-
-def test_executors_and_worker_counts_give_the_same_notes(long_flac: Path, tmp_path: Path) -> None:
+def test_executors_and_worker_counts_give_the_same_notes(minuets_flac: Path, tmp_path: Path) -> None:
     runs = {
-        name: transcribe(long_flac, None, model="basic-pitch", chunk_s=CHUNK_S, workdir=tmp_path / name, **kw)
+        name: transcribe(minuets_flac, None, model="basic-pitch", chunk_s=CHUNK_S, workdir=tmp_path / name, **kw)
         for name, kw in {
             "one worker": {"workers": 1},
             "two workers": {"workers": 2},
@@ -41,7 +31,7 @@ def test_executors_and_worker_counts_give_the_same_notes(long_flac: Path, tmp_pa
         }.items()
     }
     assert {r.chunks["total"] for r in runs.values()} == {4}
-    single = transcribe(long_flac, None, model="basic-pitch", chunk_s=1000, workdir=tmp_path / "single")
+    single = transcribe(minuets_flac, None, model="basic-pitch", chunk_s=1000, workdir=tmp_path / "single")
     assert single.chunks["total"] == 1
     # Workers with one thread each compute bit for bit alike (Ray's actors and the local pool).
     assert runs["ray"].performance.notes == runs["two workers"].performance.notes
@@ -58,9 +48,9 @@ def _checkpoints(workdir: Path) -> list[Path]:
     return list(workdir.glob("*/chunks/*.json"))
 
 
-def test_a_killed_run_resumes_with_only_the_missing_chunks(long_flac: Path, tmp_path: Path) -> None:
+def test_a_killed_run_resumes_with_only_the_missing_chunks(minuets_flac: Path, tmp_path: Path) -> None:
     work, out = tmp_path / "work", tmp_path / "out"
-    args = ["transcribe", long_flac, "-o", out, "--formats", "performance,mid", "--workers", "1",
+    args = ["transcribe", minuets_flac, "-o", out, "--formats", "performance,mid", "--workers", "1",
             "--chunk-seconds", str(CHUNK_S), "--workdir", work, "--json"]
     proc = subprocess.Popen([sys.executable, "-m", "kimiwonosete", *map(str, args)], stdout=subprocess.DEVNULL,
                             stderr=subprocess.DEVNULL, stdin=subprocess.DEVNULL, start_new_session=True)

@@ -12,7 +12,6 @@ from pathlib import Path
 
 import pytest
 
-from kimiwonosete.audio import ffmpeg_exe
 from kimiwonosete.examples import example_midi
 from servicetools import free_port
 
@@ -21,15 +20,6 @@ from servicetools import free_port
 def minuet_mid(tmp_path_factory: pytest.TempPathFactory) -> Path:
     path = tmp_path_factory.mktemp("midi") / "minuet.mid"
     example_midi().write(str(path))
-    return path
-
-
-@pytest.fixture(scope="session")
-def minuets_flac(example_flac: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """The example minuet three times over (about 47 s): several chunks."""
-    path = tmp_path_factory.mktemp("long") / "minuets.flac"
-    subprocess.run([ffmpeg_exe(), "-nostdin", "-loglevel", "error", "-stream_loop", "2", "-i", str(example_flac),
-                    "-c:a", "flac", str(path)], check=True)
     return path
 
 

@@ -19,7 +19,8 @@ def _normalized(name: str, data: bytes) -> bytes:
         return data
     data = re.sub(rb"/(CreationDate|ModDate)\([^)]*\)", b"", data)
     data = re.sub(rb"<xmp:(CreateDate|ModifyDate|MetadataDate)>[^<]*<", b"<", data)
-    data = re.sub(rb"/ID \[<[0-9A-Fa-f]+><[0-9A-Fa-f]+>\]", b"", data)
+    # The trailer's /ID pair, written as hex or as literal (binary) strings, up to the ">>" closing it.
+    data = re.sub(rb"/ID\s*\[.*?\]\s*(?=>>)", b"", data, flags=re.S)
     return re.sub(rb"uuid:[0-9a-f-]+", b"", data)
 
 

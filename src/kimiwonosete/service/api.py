@@ -18,7 +18,7 @@ from typing import Any, Literal
 
 from dbos import DBOS
 from fastapi import APIRouter, Depends, FastAPI, HTTPException, Query, Request, Response
-from fastapi.responses import FileResponse, JSONResponse, PlainTextResponse, RedirectResponse, StreamingResponse
+from fastapi.responses import JSONResponse, PlainTextResponse, StreamingResponse
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 from starlette.concurrency import run_in_threadpool
 from starlette.datastructures import UploadFile
@@ -30,7 +30,7 @@ from kimiwonosete.service import jobs
 from kimiwonosete.service.guard import BodyLimit, RateLimit, allowed, key_of, too_large
 from kimiwonosete.service.metrics import exposition
 from kimiwonosete.service.page import page_router
-from kimiwonosete.service.views import FINAL, find, job_view, page
+from kimiwonosete.service.views import FINAL, artifact_names, find, job_view, page, stored_file
 from kimiwonosete.service.webhooks import WebhookRefused
 from kimiwonosete.service.webhooks import check_url as check_webhook
 from kimiwonosete.sources.links import LinkError
@@ -42,7 +42,6 @@ Format = Literal["pdf", "ly", "musicxml", "mid", "performance"]
 MAX_JSON_BYTES = 64_000
 EVENT_POLL_S = 0.5
 HEARTBEAT_S = 15.0
-PRESIGNED_S = 3600
 
 
 class JobOptions(BaseModel):
@@ -221,17 +220,14 @@ def create_app(runtime: jobs.Runtime) -> FastAPI:
     @api.get("/jobs/{job_id}/artifacts/{name}")
     def artifact(job_id: str, name: str) -> Response:
         view = job_view(_status(job_id), store)
-        names = {link.rsplit("/", 1)[-1]: fmt for fmt, link in view.get("artifacts", {}).items()}
+        names = {name: fmt for fmt, name in artifact_names(view).items()}
         if name not in names:
             raise HTTPException(404, f"job {job_id} has no artifact {name}" + ("" if view["state"] == "done" else
                                                                                  f" (it is {view['state']})"))
         fmt, key = names[name], jobs.artifact_key(job_id, name)
         title = (view.get("options") or {}).get("title") or ((view.get("summary") or {}).get("link") or {}).get("title")
         download = safe_stem(title) + FORMATS[fmt] if title else name
-        if store.local:
-            return FileResponse(f"{store.root}/{key}", media_type=CONTENT_TYPES[fmt], filename=download)
-        url = store.fs.sign(store._path(key), expiration=PRESIGNED_S)
-        return RedirectResponse(url, status_code=307)
+        return stored_file(store, key, CONTENT_TYPES[fmt], download)
 
     @api.delete("/jobs/{job_id}", status_code=204)
     def delete_job(job_id: str) -> Response:

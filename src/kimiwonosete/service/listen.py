@@ -18,7 +18,7 @@ from kimiwonosete.audio.decode import ffmpeg_exe
 from kimiwonosete.audio.synth import render_midi
 from kimiwonosete.errors import ToolError
 from kimiwonosete.pipeline.store import Store
-from kimiwonosete.service.jobs import local_copy, prefix
+from kimiwonosete.service.jobs import artifact_key, local_copy, prefix
 
 KINDS = ("recording", "score")
 CONTENT_TYPE = "audio/ogg"
@@ -59,7 +59,7 @@ def make(store: Store, job_id: str, kind: str, options: dict[str, Any], artifact
     with tempfile.TemporaryDirectory(prefix="kimiwonosete-listen-") as tmp:
         out = Path(tmp) / "out.opus"
         if midi_name is not None:
-            midi = store.get(f"{prefix(job_id)}/artifacts/{midi_name}")
+            midi = store.get(artifact_key(job_id, midi_name))
             if midi is None:
                 return None
             render_midi(midi, out)

@@ -17,13 +17,12 @@ from importlib import resources
 from typing import Any, Literal
 
 from fastapi import APIRouter, Depends, HTTPException, Request, Response
-from fastapi.responses import FileResponse, RedirectResponse
 from starlette.concurrency import run_in_threadpool
 
 from kimiwonosete.pipeline.workfolder import Work
 from kimiwonosete.service import jobs, listen, sheet
 from kimiwonosete.service.guard import allowed, key_of
-from kimiwonosete.service.views import find, job_view
+from kimiwonosete.service.views import artifact_names, find, job_view, stored_file
 
 #: the page's files, by name: nothing else is served from the package
 ASSETS = {"app.js": "text/javascript; charset=utf-8", "app.css": "text/css; charset=utf-8",
@@ -34,7 +33,6 @@ ASSETS = {"app.js": "text/javascript; charset=utf-8", "app.css": "text/css; char
 CSP = ("default-src 'self'; script-src 'self'; style-src 'self' 'unsafe-inline'; font-src 'self' data:; "
        "img-src 'self' data:; media-src 'self' https:; "
        "connect-src 'self'; object-src 'none'; base-uri 'none'; frame-ancestors 'none'; form-action 'self'")
-PRESIGNED_S = 3600
 Layout = Literal["wide", "narrow"]
 
 
@@ -73,19 +71,16 @@ def page_router(runtime: jobs.Runtime) -> APIRouter:
             raise HTTPException(409, f"job {job_id} is {view['state']}, not done")
         return view
 
-    def names(view: dict[str, Any]) -> dict[str, str]:
-        return {fmt: link.rsplit("/", 1)[-1] for fmt, link in view.get("artifacts", {}).items()}
-
     def sheet_index(job_id: str, layout: str) -> dict[str, Any]:
         found = sheet.cached(store, job_id, layout)  # a read, before the job's records and score are
         if found is not None:
             return found
         view = finished(job_id)
-        name = names(view).get("musicxml")
+        name = artifact_names(view).get("musicxml")
         if name is None:
-            raise HTTPException(404, f"job {job_id} made no MusicXML (its formats: {', '.join(names(view))})")
+            raise HTTPException(404, f"job {job_id} made no MusicXML (its formats: {', '.join(artifact_names(view))})")
         score = Work(store, f"{jobs.prefix(job_id)}/work").load_score("main")
-        midi = names(view).get("mid")
+        midi = artifact_names(view).get("mid")
         return sheet.load_or_render(store, job_id, jobs.artifact_key(job_id, name),
                                     jobs.artifact_key(job_id, midi) if midi else None, score, layout, engraving)
 
@@ -107,7 +102,7 @@ def page_router(runtime: jobs.Runtime) -> APIRouter:
 
     def audio_key(job_id: str, kind: str) -> str:
         view = finished(job_id)
-        key = listen.make(store, job_id, kind, view.get("options") or {}, names(view))
+        key = listen.make(store, job_id, kind, view.get("options") or {}, artifact_names(view))
         if key is None:
             raise HTTPException(404, f"job {job_id} has nothing to make its {kind} audio from")
         return key
@@ -118,9 +113,7 @@ def page_router(runtime: jobs.Runtime) -> APIRouter:
         if kind not in listen.KINDS:
             raise HTTPException(404, f"no audio {kind}: {' or '.join(listen.KINDS)}")
         key = await run_in_threadpool(audio_key, job_id, kind)
-        if store.local:
-            return FileResponse(f"{store.root}/{key}", media_type=listen.CONTENT_TYPE)
-        return RedirectResponse(store.fs.sign(store._path(key), expiration=PRESIGNED_S), status_code=307)
+        return stored_file(store, key, listen.CONTENT_TYPE)
 
     router.include_router(guarded)
     return router

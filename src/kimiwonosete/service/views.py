@@ -1,5 +1,5 @@
 """A job as the API shows it, made from what DBOS recorded (the workflow's status, its ``state``
-event) and the store (chunks checkpointed so far)."""
+event) and the store (chunks checkpointed so far); and a stored file as a response."""
 
 from __future__ import annotations
 
@@ -7,6 +7,8 @@ from datetime import datetime, timezone
 from typing import Any
 
 from dbos import DBOS, WorkflowStatus
+from fastapi import Response
+from fastapi.responses import FileResponse, RedirectResponse
 
 from kimiwonosete.pipeline.store import Store
 from kimiwonosete.service.jobs import JOB_WORKFLOW, STATE, prefix
@@ -16,6 +18,7 @@ _BY_STATUS = {"ENQUEUED": "queued", "DELAYED": "queued", "PENDING": "queued", "S
               "MAX_RECOVERY_ATTEMPTS_EXCEEDED": "failed", "CANCELLED": "cancelled"}
 STATES = ("queued", "downloading", "decoding", "transcribing", "scoring", "engraving", "done", "failed", "cancelled")
 FINAL = ("done", "failed", "cancelled")
+PRESIGNED_S = 3600  # how long a redirect to an S3 object stays valid
 
 
 def _iso(ms: int | None) -> str | None:
@@ -66,3 +69,16 @@ def find(job_id: str) -> WorkflowStatus | None:
 def page(limit: int, offset: int) -> list[WorkflowStatus]:
     """Jobs, newest first."""
     return DBOS.list_workflows(name=JOB_WORKFLOW, sort_desc=True, limit=limit, offset=offset, load_output=True)
+
+
+def artifact_names(view: dict[str, Any]) -> dict[str, str]:
+    """Format -> stored artifact name (``piece.pdf``, ...), from a job view's artifact links."""
+    return {fmt: link.rsplit("/", 1)[-1] for fmt, link in view.get("artifacts", {}).items()}
+
+
+def stored_file(store: Store, key: str, media_type: str, filename: str | None = None) -> Response:
+    """A stored object as a response: the file itself from a folder store, a redirect to a
+    presigned URL from S3."""
+    if store.local:
+        return FileResponse(f"{store.root}/{key}", media_type=media_type, filename=filename)
+    return RedirectResponse(store.fs.sign(store._path(key), expiration=PRESIGNED_S), status_code=307)

@@ -76,6 +76,11 @@ class Annotations:
     bar_timesigs: list[str]  # the time signature in force at each downbeat ("" if never given)
     bar_keys: list[int | None]  # the key signature (fifths) in force at each downbeat (None if never given)
 
+    @property
+    def known_timesigs(self) -> list[str]:
+        """The time signature of each bar that has one given."""
+        return [s for s in self.bar_timesigs if s]
+
 
 def read_annotations(path: Path) -> Annotations:
     beats, downbeats, sigs, keys = [], [], [], []
@@ -467,7 +472,7 @@ def score_metrics(score, perf, truth: Annotations, composer: Notes | None, true_
     est_beats = np.array(score.beat_times)
     est_down = np.array(score.downbeat_times)
     ts = str(score.time_signature)
-    known = [s for s in truth.bar_timesigs if s]
+    known = truth.known_timesigs
     return {
         "beat_f1": mir_eval.beat.f_measure(mir_eval.beat.trim_beats(truth.beats), mir_eval.beat.trim_beats(est_beats)),
         "downbeat_f1": mir_eval.beat.f_measure(truth.downbeats, est_down),
@@ -497,7 +502,7 @@ def evaluate(perf_path: Path, ann_path: Path, musescore: bool = False, transcrib
             composer = composer.take(composer.played <= cut_s)
         truth = cut(truth, cut_s)
     true_pos = annotated_positions(onsets, truth)
-    known = [s for s in truth.bar_timesigs if s]
+    known = truth.known_timesigs
     row = {"item": str(perf_path), "true_timesig": max(set(known), key=known.count) if known else "",
            "true_tempo": 60.0 / float(np.median(np.diff(truth.beats))) if len(truth.beats) > 1 else float("nan")}
     for model in models:

@@ -76,14 +76,23 @@ def beat_unit(numerator: int, denominator: int) -> tuple[float, int]:
     return quarter, numerator
 
 
+#: a note's row as the readers collect it: ``Piece``'s per-note arrays and their types
+ROW_FIELDS = {"onset": np.float64, "duration": np.float64, "pitch": np.int16, "velocity": np.int16, "staff": np.int8,
+              "tpc": np.int8, "key": np.int8, "meter": np.int8, "beat": bool, "downbeat": bool,
+              "beat_len": np.float64, "phase": np.float64, "bar": np.int32}
+
+
+def _add_row(rows: dict[str, list], **note) -> None:
+    """Append one note, every field of ``ROW_FIELDS`` given by name."""
+    for k in ROW_FIELDS:
+        rows[k].append(note[k])
+
+
 def _finish(name: str, part: str, timed: bool, rows: dict[str, list]) -> Piece | None:
     if len(rows["pitch"]) < 16:
         return None
     order = np.lexsort((np.asarray(rows["pitch"]), np.asarray(rows["onset"])))
-    dtypes = {"onset": np.float64, "duration": np.float64, "pitch": np.int16, "velocity": np.int16, "staff": np.int8,
-              "tpc": np.int8, "key": np.int8, "meter": np.int8, "beat": bool, "downbeat": bool,
-              "beat_len": np.float64, "phase": np.float64, "bar": np.int32}
-    arrays = {k: np.asarray(rows[k], dtype=dt)[order] for k, dt in dtypes.items()}
+    arrays = {k: np.asarray(rows[k], dtype=dt)[order] for k, dt in ROW_FIELDS.items()}
     return Piece(name, part, timed, **arrays)
 
 
@@ -182,8 +191,7 @@ def read_mutopia_midi(path: Path) -> Piece | None:
         bar_starts.extend(range(tick, stop, max(length, 1)))
         bar_sig.extend([(num, den)] * len(range(tick, stop, max(length, 1))))
     bar_starts_a = np.array(bar_starts)
-    rows: dict[str, list] = {k: [] for k in ("onset", "duration", "pitch", "velocity", "staff", "tpc", "key", "meter",
-                                             "beat", "downbeat", "beat_len", "phase", "bar")}
+    rows: dict[str, list] = {k: [] for k in ROW_FIELDS}
     key_ticks = np.array([t for t, _ in keys])
     for staff, notes in enumerate(tracks):
         for start, end, pitch in notes:
@@ -194,20 +202,10 @@ def read_mutopia_midi(path: Path) -> Piece | None:
             unit, _ = beat_unit(num, den)
             pos = (start - bar_starts[b]) / tpq
             on_beat, on_down, phase = _grid_flags(np.array([pos]), np.array([unit]))
-            rows["onset"].append(start / tpq)
-            rows["duration"].append((end - start) / tpq)
-            rows["pitch"].append(pitch)
-            rows["velocity"].append(-1)
-            rows["staff"].append(staff)
-            rows["tpc"].append(UNKNOWN)
-            rows["key"].append(keys[int(np.searchsorted(key_ticks, start, side="right") - 1)][1]
-                               if start >= key_ticks[0] else keys[0][1])
-            rows["meter"].append(meter_class(num, den))
-            rows["beat"].append(bool(on_beat[0]))
-            rows["downbeat"].append(bool(on_down[0]))
-            rows["beat_len"].append(unit)
-            rows["phase"].append(float(phase[0]))
-            rows["bar"].append(b)
+            _add_row(rows, onset=start / tpq, duration=(end - start) / tpq, pitch=pitch, velocity=-1, staff=staff,
+                     tpc=UNKNOWN, key=keys[int(np.searchsorted(key_ticks, start, side="right") - 1)][1]
+                     if start >= key_ticks[0] else keys[0][1], meter=meter_class(num, den), beat=bool(on_beat[0]),
+                     downbeat=bool(on_down[0]), beat_len=unit, phase=float(phase[0]), bar=b)
     return _finish(path.stem, "mutopia", False, rows)
 
 
@@ -251,8 +249,7 @@ def read_cpm(midi_path: Path, annotation_path: Path) -> Piece | None:
     b = np.array(beats)
     if len(b) < 8:
         return None
-    rows: dict[str, list] = {k: [] for k in ("onset", "duration", "pitch", "velocity", "staff", "tpc", "key", "meter",
-                                             "beat", "downbeat", "beat_len", "phase", "bar")}
+    rows: dict[str, list] = {k: [] for k in ROW_FIELDS}
     bar_no = np.cumsum(downs) - 1
     ibi = np.diff(b)
     for staff, insts in enumerate((right, left)):
@@ -262,19 +259,10 @@ def read_cpm(midi_path: Path, annotation_path: Path) -> Piece | None:
                 if i < 0 or i >= len(b) - 1 or n.end <= n.start:
                     continue  # outside the annotated span
                 near = n.start - b[i] < EDGE_S
-                rows["onset"].append(n.start)
-                rows["duration"].append(n.end - n.start)
-                rows["pitch"].append(n.pitch)
-                rows["velocity"].append(n.velocity)
-                rows["staff"].append(staff)
-                rows["tpc"].append(UNKNOWN)
-                rows["key"].append(key_at[i])
-                rows["meter"].append(meter_class(*sig_at[i]))
-                rows["beat"].append(bool(near))
-                rows["downbeat"].append(bool(near and downs[i]))
-                rows["beat_len"].append(float(ibi[i]))
-                rows["phase"].append(0.0 if near else float(np.clip((n.start - b[i]) / ibi[i], 0, 1 - 1e-9)))
-                rows["bar"].append(int(bar_no[i]))
+                _add_row(rows, onset=n.start, duration=n.end - n.start, pitch=n.pitch, velocity=n.velocity, staff=staff,
+                         tpc=UNKNOWN, key=key_at[i], meter=meter_class(*sig_at[i]), beat=bool(near),
+                         downbeat=bool(near and downs[i]), beat_len=float(ibi[i]),
+                         phase=0.0 if near else float(np.clip((n.start - b[i]) / ibi[i], 0, 1 - 1e-9)), bar=int(bar_no[i]))
     return _finish(midi_path.stem, "cpm", True, rows)
 
 

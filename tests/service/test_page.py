@@ -155,6 +155,13 @@ def test_a_link_becomes_a_score_to_read_hear_and_download(server: Service, media
         page.wait_for_selector("#result:not([hidden])", timeout=JOB_S)
         job = httpx.get(f"{server.url}/jobs/{job_id}").json()
         assert job["state"] == "done"
+        # The job made what the page shows before it was done: both layouts (this page asks for the
+        # wide one only) and both players' audio.
+        view = server.data_dir / "store" / "jobs" / job_id / "view"
+        assert sorted(p.parent.name.split("-")[1] for p in view.glob("sheet-*/index.json")) == ["narrow", "wide"]
+        assert (view / "recording.opus").stat().st_size > 10_000 and (view / "score.opus").stat().st_size > 10_000
+        assert "page view" in job["timings_s"]
+        assert not [e for e in server.events() if e["event"] == "page view not made"]
         # The untrusted title is text, never markup.
         assert page.locator("#result-title").text_content() == TITLE
         assert page.locator("#result-title b").count() == 0

@@ -1,6 +1,7 @@
 """The web page at ``/`` in a real browser: Debian's chromium driven by Playwright (no browser
 download) against a real ``kimiwonosete serve`` on loopback, the example recording served on
-127.0.0.1 (private links allowed for the test).
+127.0.0.1 (private links allowed for the test); and against a second server as one open to
+others would be: API keys required, private links refused, a 1 MB upload cap.
 
 A failing test leaves a screenshot of the page in its temporary folder (the path is in the
 failure's message). ``KIMIWONOSETE_PAGE_SHOTS=DIR`` also writes the acceptance screenshots
@@ -33,12 +34,22 @@ TYPES = {"pdf": "application/pdf", "musicxml": "application/vnd.recordare.musicx
          "performance": "audio/midi", "ly": "text/x-lilypond"}
 TITLE = 'Menuet <b>in G</b> & "friends"'
 JOB_S = 240_000  # ms: the example's job, on two shared cores
+KEY = "page key; with=odd/chars+"  # a cookie needs it percent-encoded
 
 
 @pytest.fixture(scope="module")
 def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Service]:
     service = Service(tmp_path_factory.mktemp("page") / "data", "--workers", "1", "--rate-limit", "1000",
                       env={"KIMIWONOSETE_ALLOW_PRIVATE_URLS": "1"})
+    service.start()
+    yield service
+    service.stop()
+
+
+@pytest.fixture(scope="module")
+def guarded(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Service]:
+    service = Service(tmp_path_factory.mktemp("guarded") / "data", "--workers", "1", "--rate-limit", "1000",
+                      "--api-key", KEY, "--max-upload-mb", "1", env={"KIMIWONOSETE_ALLOW_PRIVATE_URLS": ""})
     service.start()
     yield service
     service.stop()
@@ -279,3 +290,64 @@ def test_bad_input_is_explained_next_to_its_field(server: Service, browser, tmp_
         assert "end must come after start" in page.locator("#options-error").text_content().lower()
         _shot(page, "desktop-4-errors")
     context.close()
+
+
+def test_keys_limits_and_the_link_policy_are_explained_in_plain_words(guarded: Service, media: str, minuet_mid: Path,
+                                                                      browser, tmp_path: Path) -> None:
+    context = browser.new_context(viewport=DESKTOP)
+    page = context.new_page()
+    errors: list[str] = []
+    page.on("pageerror", lambda e: errors.append(str(e)))
+    with _on_failure(page, tmp_path, "guarded"):
+        page.goto(guarded.url + "/")
+        # No key yet: the list of jobs cannot load, and the API key field opens to say why.
+        page.wait_for_selector("#key-error:not([hidden])")
+        assert page.locator("#access").evaluate("d => d.open")
+        page.get_by_label("Link to a recording").fill(media)
+        page.get_by_role("button", name="Make the score").click()
+        page.wait_for_selector("#key-error:not([hidden])")
+        assert "needs an API key" in page.locator("#key-error").text_content()
+        assert "?job=" not in page.url
+        _shot(page, "desktop-5-key-needed")
+        page.get_by_label("API key").fill("not the key")
+        page.get_by_role("button", name="Use this key").click()
+        page.wait_for_selector("#key-error:not([hidden])")
+        assert "did not accept this API key" in page.locator("#key-error").text_content()
+        # The key: the list loads, and a reload keeps it.
+        page.get_by_label("API key").fill(KEY)
+        page.get_by_role("button", name="Use this key").click()
+        page.wait_for_function("() => document.querySelector('#jobs li').textContent === 'None yet.'")
+        page.reload()
+        page.wait_for_function("() => document.querySelector('#jobs li').textContent === 'None yet.'")
+        assert page.get_by_label("API key").input_value() == KEY
+        assert page.locator("#key-error").is_hidden()
+        # A link to this machine: accepted, then refused where the download would connect; the
+        # reason by the link field.
+        page.get_by_label("Link to a recording").fill(media)
+        page.get_by_role("button", name="Make the score").click()
+        page.wait_for_selector("#link-error:not([hidden])", timeout=60_000)
+        assert "a private, loopback or reserved address: links there are refused" in page.locator("#link-error").text_content()
+        _shot(page, "desktop-6-private-link")
+        # Over the upload cap: said by the file field (the server's 413, or the upload cut off).
+        page.goto(guarded.url + "/")
+        big = tmp_path / "big.wav"
+        big.write_bytes(b"RIFF" + bytes(1_500_000))
+        page.set_input_files("#file", str(big))
+        page.get_by_role("button", name="Make the score").click()
+        page.wait_for_selector("#file-error:not([hidden])")
+        assert "larger than this server" in page.locator("#file-error").text_content()
+        assert len(httpx.get(f"{guarded.url}/jobs", headers={"X-API-Key": KEY}).json()["jobs"]) == 1
+        _shot(page, "desktop-7-too-large")
+        # A short job with the key: the event stream, the score, both players and a download (the
+        # browser's own requests, which carry the key in the page's cookie).
+        page.set_input_files("#file", str(minuet_mid))
+        page.get_by_role("button", name="Make the score").click()
+        page.wait_for_selector("#sheet[data-bars]", timeout=JOB_S)
+        for player in ("#rec-audio", "#score-audio"):
+            page.wait_for_function(f"() => document.querySelector('{player}').readyState >= 1", timeout=60_000)
+        with page.expect_download() as download:
+            page.locator("#downloads a[data-format=musicxml]").click()
+        assert Path(download.value.path()).read_bytes().startswith(b"<?xml")
+        assert not errors, errors
+    context.close()
+    assert KEY not in guarded.log_text()

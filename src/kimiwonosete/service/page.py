@@ -43,7 +43,7 @@ def page_router(runtime: jobs.Runtime) -> APIRouter:
     store = runtime.store
 
     def authorized(request: Request) -> None:
-        if not allowed(key_of(request.headers), runtime.config.api_keys):
+        if not allowed(key_of(request), runtime.config.api_keys):
             raise HTTPException(401, "an API key is needed (Authorization: Bearer KEY)", {"WWW-Authenticate": "Bearer"})
 
     router = APIRouter()

@@ -10,6 +10,7 @@ failure's message). ``KIMIWONOSETE_PAGE_SHOTS=DIR`` also writes the acceptance s
 
 from __future__ import annotations
 
+import base64
 import contextlib
 import functools
 import http.server
@@ -22,13 +23,14 @@ import httpx
 import mido
 import pytest
 
+from bidi import FIREFOX, Firefox
 from kimiwonosete.pipeline.store import Store
 from kimiwonosete.pipeline.workfolder import Work
 from kimiwonosete.score.model import TICKS_PER_QUARTER
 from servicetools import Service, free_port
 
 CHROMIUM = Path("/usr/bin/chromium")
-DESKTOP = {"width": 1280, "height": 900}
+DESKTOP = {"width": 1280, "height": 800}
 PHONE = {"width": 390, "height": 844}
 TYPES = {"pdf": "application/pdf", "musicxml": "application/vnd.recordare.musicxml+xml", "mid": "audio/midi",
          "performance": "audio/midi", "ly": "text/x-lilypond"}
@@ -79,6 +81,17 @@ def browser() -> Iterator[object]:
         chromium = p.chromium.launch(executable_path=str(CHROMIUM), args=["--autoplay-policy=no-user-gesture-required"])
         yield chromium
         chromium.close()
+
+
+@pytest.fixture(scope="module")
+def firefox() -> Iterator[Firefox]:
+    if not FIREFOX.exists():
+        if os.environ.get("CI"):
+            raise AssertionError("Debian's firefox-esr is missing (scripts/setup.sh installs it)")
+        pytest.skip("Debian's firefox-esr is not installed (scripts/setup.sh installs it)")
+    browser = Firefox(**DESKTOP)
+    yield browser
+    browser.close()
 
 
 def _shots() -> Path | None:
@@ -351,3 +364,36 @@ def test_keys_limits_and_the_link_policy_are_explained_in_plain_words(guarded: S
         assert not errors, errors
     context.close()
     assert KEY not in guarded.log_text()
+
+
+def test_firefox_submits_follows_reads_and_plays(server: Service, firefox: Firefox, minuet_mid: Path) -> None:
+    """The same page in Debian's Firefox ESR (over WebDriver BiDi, see tests/bidi.py): a refused
+    link by its field, then a MIDI file put in the file field as a drop would, followed to the end
+    (the event stream), its score drawn and the bar being heard marked, both players loaded."""
+    firefox.goto(server.url + "/")
+    firefox.wait_for("!!document.querySelector('#jobs li')")
+    firefox.evaluate("(document.querySelector('#link').value = 'file:///etc/passwd', document.querySelector('#go').click())")
+    assert "only http and https" in firefox.wait_for("document.querySelector('#link-error:not([hidden])')?.textContent")
+    firefox.evaluate(f"""(() => {{
+        document.querySelector('#link').value = '';
+        const bytes = Uint8Array.from(atob('{base64.b64encode(minuet_mid.read_bytes()).decode()}'), c => c.charCodeAt(0));
+        const moved = new DataTransfer();
+        moved.items.add(new File([bytes], 'minuet.mid', {{ type: 'audio/midi' }}));
+        document.querySelector('#file').files = moved.files;
+        document.querySelector('#go').click();
+    }})()""")
+    job_id = firefox.wait_for("new URLSearchParams(location.search).get('job')")
+    bars = int(firefox.wait_for("document.querySelector('#sheet').dataset.bars", timeout_s=JOB_S / 1000))
+    job = httpx.get(f"{server.url}/jobs/{job_id}").json()
+    assert job["state"] == "done" and bars == job["summary"]["bars"]
+    assert firefox.evaluate("document.querySelectorAll('#sheet svg g.measure').length") == bars
+    assert firefox.evaluate("getComputedStyle(document.querySelector('#sheet g.staff > path')).stroke") != "none"
+    for player in ("#rec-audio", "#score-audio"):
+        firefox.wait_for(f"document.querySelector('{player}').readyState >= 1")
+    assert firefox.evaluate("document.querySelector('#score-audio').duration") > 5
+    sheet = httpx.get(f"{server.url}/jobs/{job_id}/sheet", params={"layout": "wide"}).json()
+    firefox.evaluate(f"document.querySelector('#score-audio').currentTime = {sheet['bars'][2]['score_s'] + 0.05}")
+    firefox.wait_for("document.querySelector('#sheet').dataset.now === '2'")
+    assert firefox.evaluate("document.querySelector('#sheet rect.now-box').nextElementSibling.id") == sheet["bars"][2]["id"]
+    if (where := _shots()) is not None:
+        firefox.screenshot(where / "firefox-desktop-3-finished.png")

@@ -387,6 +387,7 @@ def test_firefox_submits_follows_reads_and_plays(server: Service, firefox: Firef
     job = httpx.get(f"{server.url}/jobs/{job_id}").json()
     assert job["state"] == "done" and bars == job["summary"]["bars"]
     assert firefox.evaluate("document.querySelectorAll('#sheet svg g.measure').length") == bars
+    assert firefox.evaluate("document.querySelector('#result-title').textContent") == "minuet"  # the file's name
     assert firefox.evaluate("getComputedStyle(document.querySelector('#sheet g.staff > path')).stroke") != "none"
     for player in ("#rec-audio", "#score-audio"):
         firefox.wait_for(f"document.querySelector('{player}').readyState >= 1")

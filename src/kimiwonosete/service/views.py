@@ -58,6 +58,8 @@ def job_view(status: WorkflowStatus, store: Store) -> dict[str, Any]:
         request = args[1] if len(args) > 1 else {}
         view["options"] = {k: request.get(k) for k in ("model", "formats", "title", "start", "end")}
         view["source"] = request.get("source", {}).get("url") or "upload"
+        if view["source"] == "upload":
+            view["name"] = request.get("name")  # the file's name (cleaned, no suffix): what the user knows it by
     return view
 
 

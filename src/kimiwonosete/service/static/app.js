@@ -27,7 +27,9 @@ function el(tag, text, attrs) {
 
 function sentence(text) {
   const s = String(text || "").trim();
-  return s ? s[0].toUpperCase() + s.slice(1) + (/[.!?)]$/.test(s) ? "" : ".") : "";
+  if (!s) return "";
+  const start = /^[a-z][a-z0-9+.-]*:\/\//i.test(s) ? s : s[0].toUpperCase() + s.slice(1); // a link stays as it is
+  return start + (/[.!?)]$/.test(s) ? "" : ".");
 }
 
 const FIELDS = { "link-error": "link", "file-error": "file", "options-error": "start", "key-error": "api-key" };
@@ -102,14 +104,15 @@ async function getJSON(url) {
 
 function seconds(s) {
   if (!isFinite(s) || s < 0) return "";
-  if (s < 60) return `${Math.max(1, Math.round(s))} s`;
-  return `${Math.floor(s / 60)} min ${Math.round(s % 60)} s`;
+  // no-break spaces: "41 s" is never split over two lines
+  if (s < 60) return `${Math.max(1, Math.round(s))}\u00a0s`;
+  return `${Math.floor(s / 60)}\u00a0min ${Math.round(s % 60)}\u00a0s`;
 }
 
 function titleOf(job) {
   const summary = job.summary || {};
   return (job.options && job.options.title) || (summary.link && summary.link.title) ||
-    (job.source && job.source !== "upload" ? job.source : "An uploaded recording");
+    (job.source === "upload" ? job.name || "An uploaded recording" : job.source || "A recording");
 }
 
 // ---- the views: one shown at a time, chosen by the address (?job=ID) --------------------------
@@ -252,9 +255,11 @@ function update(job) {
   if (mine.stage !== job.state) {
     $("log").append(el("li", `${new Date().toLocaleTimeString()}: ${STAGES[job.state] || job.state}`));
     mine.stage = job.state;
+    listed(job); // the list below says the same
   }
   $("stage").textContent = STAGES[job.state] || job.state;
-  $("progress-what").textContent = job.source === "upload" ? "An uploaded recording" : `The recording at ${job.source}`;
+  $("progress-what").textContent = job.source === "upload" ? `The uploaded recording “${job.name || "recording"}”`
+    : `The recording at ${job.source}`;
   if (job.options && job.options.title) $("progress-what").textContent += `, as “${job.options.title}”`;
   const chunks = job.chunks;
   $("chunks-box").hidden = !chunks || !chunks.total;
@@ -413,6 +418,14 @@ function zoom(step) {
 
 // ---- past jobs --------------------------------------------------------------------------------
 
+/** The job's state in the list of past jobs, if it is listed. */
+function listed(job) {
+  const state = document.querySelector(`[data-state-of="${CSS.escape(job.id)}"]`);
+  if (!state) return;
+  state.textContent = STAGES[job.state] || job.state;
+  state.className = `state ${job.state}`;
+}
+
 async function loadJobs(offset, fresh) {
   let listing;
   try {
@@ -424,7 +437,7 @@ async function loadJobs(offset, fresh) {
   const items = listing.jobs.map((job) => {
     const item = el("li");
     item.append(el("a", titleOf(job), { href: `/?job=${encodeURIComponent(job.id)}` }));
-    item.append(el("span", STAGES[job.state] || job.state, { class: `state ${job.state}` }));
+    item.append(el("span", STAGES[job.state] || job.state, { class: `state ${job.state}`, "data-state-of": job.id }));
     if (job.created_at) item.append(el("span", new Date(job.created_at).toLocaleString(), { class: "state" }));
     return item;
   });

@@ -58,7 +58,7 @@ def test_an_uploaded_midi_performance_becomes_every_format(client: httpx.Client,
     job = client.get(f"/jobs/{job_id}").json()
     assert job["state"] == "done" and set(job["artifacts"]) == set(FORMATS)
     assert job["summary"]["notes"] == 47 and job["summary"]["time_signature"] == "3/4"
-    assert set(job["timings_s"]) == {"read MIDI", "score", "engrave"}
+    assert set(job["timings_s"]) == {"read MIDI", "score", "engrave", "page view"}
     # The same files as the Python API makes of the same input.
     here = kimiwonosete.transcribe(minuet_mid, tmp_path, title='Menuet #(system "x") }')
     types = {"pdf": "application/pdf", "musicxml": "application/vnd.recordare.musicxml+xml", "mid": "audio/midi",

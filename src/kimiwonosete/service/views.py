@@ -29,8 +29,10 @@ def job_view(status: WorkflowStatus, store: Store) -> dict[str, Any]:
     """The job's state (see :data:`STATES`), timings, summary and artifact links."""
     event = DBOS.get_event(status.workflow_id, STATE, timeout_seconds=0) or {}
     state = _BY_STATUS[status.status]
-    if status.status in ("PENDING", "ENQUEUED", "DELAYED") and event.get("state") not in FINAL:
-        state = event.get("state", "queued")
+    if status.status in ("PENDING", "ENQUEUED", "DELAYED") and "state" in event:
+        # Running: its own event says where it is, an end too: "done" is set before the webhook is
+        # sent and DBOS records the workflow's end (reading DBOS's status there gave "queued").
+        state = event["state"]
     view: dict[str, Any] = {
         "id": status.workflow_id,
         "state": state,

@@ -329,9 +329,9 @@ def test_keys_limits_and_the_link_policy_are_explained_in_plain_words(guarded: S
         # The key: the list loads, and a reload keeps it.
         page.get_by_label("API key").fill(KEY)
         page.get_by_role("button", name="Use this key").click()
-        page.wait_for_function("() => document.querySelector('#jobs li').textContent === 'None yet.'")
+        page.wait_for_function("() => document.querySelector('#jobs li')?.textContent === 'None yet.'")
         page.reload()
-        page.wait_for_function("() => document.querySelector('#jobs li').textContent === 'None yet.'")
+        page.wait_for_function("() => document.querySelector('#jobs li')?.textContent === 'None yet.'")
         assert page.get_by_label("API key").input_value() == KEY
         assert page.locator("#key-error").is_hidden()
         # A link to this machine: accepted, then refused where the download would connect; the
@@ -340,6 +340,7 @@ def test_keys_limits_and_the_link_policy_are_explained_in_plain_words(guarded: S
         page.get_by_role("button", name="Make the score").click()
         page.wait_for_selector("#link-error:not([hidden])", timeout=60_000)
         assert "a private, loopback or reserved address: links there are refused" in page.locator("#link-error").text_content()
+        refused_job = page.url.split("?job=")[1]
         _shot(page, "desktop-6-private-link")
         # Over the upload cap: said by the file field (the server's 413, or the upload cut off).
         page.goto(guarded.url + "/")
@@ -363,6 +364,15 @@ def test_keys_limits_and_the_link_policy_are_explained_in_plain_words(guarded: S
         assert Path(download.value.path()).read_bytes().startswith(b"<?xml")
         assert not errors, errors
     context.close()
+    # A job's address opened in a browser without the key: the key is asked for, not "no such job".
+    keyless = browser.new_context(viewport=DESKTOP)
+    fresh = keyless.new_page()
+    with _on_failure(fresh, tmp_path, "keyless"):
+        fresh.goto(f"{guarded.url}/?job={refused_job}")
+        fresh.wait_for_selector("#form-error:not([hidden])")
+        assert "could not be shown: this server needs an API key" in fresh.locator("#form-error").text_content()
+        assert fresh.locator("#access").evaluate("d => d.open")
+    keyless.close()
     assert KEY not in guarded.log_text()
 
 

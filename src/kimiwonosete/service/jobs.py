@@ -1,7 +1,8 @@
 """A job as a durable DBOS workflow: fetch → decode → plan → the chunks (child workflows on a
 queue with a concurrency limit, their compute in :mod:`.compute`'s pool) → merge → score →
-engrave → the page's view (:mod:`.pageview`) → webhook, each a step whose output DBOS records, so a process killed mid-job resumes
-from its last finished step (and finished chunk) when one with the same executor id starts.
+engrave → the web page's view (:mod:`.pageview`) → webhook, each a step whose output DBOS
+records, so a process killed mid-job resumes from its last finished step (and finished chunk)
+when one with the same executor id starts.
 
 - Steps pass references into the store (keys, counts), never audio: their outputs are pickled
   into the database.

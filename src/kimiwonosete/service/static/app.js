@@ -98,7 +98,7 @@ async function problem(response) {
 
 async function getJSON(url) {
   const response = await api(url, { headers: { Accept: "application/json" } });
-  if (!response.ok) throw new Error(await problem(response));
+  if (!response.ok) throw Object.assign(new Error(await problem(response)), { status: response.status });
   return response.json();
 }
 
@@ -220,7 +220,8 @@ async function follow(id) {
     job = await getJSON(`/jobs/${encodeURIComponent(id)}`);
   } catch (e) {
     show("submit");
-    setError("form-error", `there is no job ${id} on this server (${e.message})`);
+    setError("form-error", e.status === 404 ? `there is no job ${id} on this server`
+      : `the job ${id} could not be shown: ${e.message}`);
     return;
   }
   if (mine !== following) return;

@@ -45,11 +45,16 @@ class Firefox:
                                       "--profile", self.profile.name],
                                      stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
                                      text=True)
-        self.ws: ClientConnection = connect(self._endpoint() + "/session", max_size=None, open_timeout=30)
         self._next = 0
-        self.version = self.send("session.new", {"capabilities": {}})["capabilities"]["browserVersion"]
-        self.context = self.send("browsingContext.getTree", {})["contexts"][0]["context"]
-        self.send("browsingContext.setViewport", {"context": self.context, "viewport": {"width": width, "height": height}})
+        try:
+            self.ws: ClientConnection = connect(self._endpoint() + "/session", max_size=None, open_timeout=30)
+            self.version = self.send("session.new", {"capabilities": {}})["capabilities"]["browserVersion"]
+            self.context = self.send("browsingContext.getTree", {})["contexts"][0]["context"]
+            self.send("browsingContext.setViewport",
+                      {"context": self.context, "viewport": {"width": width, "height": height}})
+        except BaseException:
+            self.close()  # no browser left running behind a failed start
+            raise
 
     def _endpoint(self, timeout_s: float = 60) -> str:
         """The WebSocket address Firefox prints once its remote agent listens."""
@@ -68,7 +73,6 @@ class Firefox:
         reader.start()
         reader.join(timeout_s)
         if not found:
-            self.close()
             raise BidiError("firefox-esr did not start its remote agent: " + "".join(lines)[-2000:])
         # Firefox goes on writing to stderr: read on, so that it never blocks on a full pipe.
         threading.Thread(target=self.proc.stderr.read, daemon=True).start()  # type: ignore[union-attr]

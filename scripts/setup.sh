@@ -1,13 +1,15 @@
 #!/usr/bin/env bash
 # Installs everything KimiWoNosete needs: Debian packages (ffmpeg, LilyPond, FluidSynth and its
 # SoundFont, MuseScore 3 and poppler for the tests, PostgreSQL for the service's scaled-out test,
-# Chromium for the web page's browser test, driven by Playwright)
+# Chromium and Firefox ESR for the web page's browser tests: Playwright drives Chromium, Firefox
+# is driven over WebDriver BiDi by tests/bidi.py)
 # and a virtualenv in .venv with the package.
 # Safe to run again: it only installs what is missing.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
-APT_PACKAGES=(ffmpeg lilypond fluidsynth fluid-soundfont-gm musescore3 poppler-utils postgresql chromium)
+APT_PACKAGES=(ffmpeg lilypond fluidsynth fluid-soundfont-gm musescore3 poppler-utils postgresql chromium
+              firefox-esr)
 missing=()
 for pkg in "${APT_PACKAGES[@]}"; do
   dpkg -s "$pkg" >/dev/null 2>&1 || missing+=("$pkg")

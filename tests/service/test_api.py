@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import json
 import threading
+import urllib.parse
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -57,7 +58,7 @@ def test_an_uploaded_midi_performance_becomes_every_format(client: httpx.Client,
     job = client.get(f"/jobs/{job_id}").json()
     assert job["state"] == "done" and set(job["artifacts"]) == set(FORMATS)
     assert job["summary"]["notes"] == 47 and job["summary"]["time_signature"] == "3/4"
-    assert set(job["timings_s"]) == {"read MIDI", "score", "engrave"}
+    assert set(job["timings_s"]) == {"read MIDI", "score", "engrave", "page view"}
     # The same files as the Python API makes of the same input.
     here = kimiwonosete.transcribe(minuet_mid, tmp_path, title='Menuet #(system "x") }')
     types = {"pdf": "application/pdf", "musicxml": "application/vnd.recordare.musicxml+xml", "mid": "audio/midi",
@@ -84,6 +85,13 @@ def test_every_endpoint_but_health_needs_the_key(server: Service) -> None:
             assert anonymous.request(method, path).status_code == 401, path
         assert anonymous.get("/jobs", headers={"X-API-Key": "wrong"}).status_code == 401
         assert anonymous.get("/jobs", headers={"X-API-Key": KEY}).status_code == 200
+        # The web page's cookie (percent-encoded) opens what a browser fetches by itself, GET and
+        # HEAD only: making or deleting a job needs the key in a header.
+        cookie = {"Cookie": f"kimiwonosete-key={urllib.parse.quote(KEY, safe='')}"}
+        assert anonymous.get("/jobs", headers=cookie).status_code == 200
+        assert anonymous.get("/jobs", headers={"Cookie": "kimiwonosete-key=wrong"}).status_code == 401
+        assert anonymous.post("/jobs", json={"url": "https://x.org/a.mp3"}, headers=cookie).status_code == 401
+        assert anonymous.delete("/jobs/x", headers=cookie).status_code == 401
 
 
 def test_a_retried_post_with_an_idempotency_key_is_the_same_job(client: httpx.Client, minuet_mid: Path) -> None:

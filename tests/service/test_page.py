@@ -1,6 +1,7 @@
 """The web page at ``/`` in a real browser: Debian's chromium driven by Playwright (no browser
 download) against a real ``kimiwonosete serve`` on loopback, the example recording served on
-127.0.0.1 (private links allowed for the test).
+127.0.0.1 (private links allowed for the test); and against a second server as one open to
+others would be: API keys required, private links refused, a 1 MB upload cap.
 
 A failing test leaves a screenshot of the page in its temporary folder (the path is in the
 failure's message). ``KIMIWONOSETE_PAGE_SHOTS=DIR`` also writes the acceptance screenshots
@@ -9,6 +10,7 @@ failure's message). ``KIMIWONOSETE_PAGE_SHOTS=DIR`` also writes the acceptance s
 
 from __future__ import annotations
 
+import base64
 import contextlib
 import functools
 import http.server
@@ -21,24 +23,35 @@ import httpx
 import mido
 import pytest
 
+from bidi import FIREFOX, Firefox
 from kimiwonosete.pipeline.store import Store
 from kimiwonosete.pipeline.workfolder import Work
 from kimiwonosete.score.model import TICKS_PER_QUARTER
 from servicetools import Service, free_port
 
 CHROMIUM = Path("/usr/bin/chromium")
-DESKTOP = {"width": 1280, "height": 900}
+DESKTOP = {"width": 1280, "height": 800}
 PHONE = {"width": 390, "height": 844}
 TYPES = {"pdf": "application/pdf", "musicxml": "application/vnd.recordare.musicxml+xml", "mid": "audio/midi",
          "performance": "audio/midi", "ly": "text/x-lilypond"}
 TITLE = 'Menuet <b>in G</b> & "friends"'
 JOB_S = 240_000  # ms: the example's job, on two shared cores
+KEY = "page key; with=odd/chars+"  # a cookie needs it percent-encoded
 
 
 @pytest.fixture(scope="module")
 def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Service]:
     service = Service(tmp_path_factory.mktemp("page") / "data", "--workers", "1", "--rate-limit", "1000",
                       env={"KIMIWONOSETE_ALLOW_PRIVATE_URLS": "1"})
+    service.start()
+    yield service
+    service.stop()
+
+
+@pytest.fixture(scope="module")
+def guarded(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Service]:
+    service = Service(tmp_path_factory.mktemp("guarded") / "data", "--workers", "1", "--rate-limit", "1000",
+                      "--api-key", KEY, "--max-upload-mb", "1", env={"KIMIWONOSETE_ALLOW_PRIVATE_URLS": ""})
     service.start()
     yield service
     service.stop()
@@ -68,6 +81,17 @@ def browser() -> Iterator[object]:
         chromium = p.chromium.launch(executable_path=str(CHROMIUM), args=["--autoplay-policy=no-user-gesture-required"])
         yield chromium
         chromium.close()
+
+
+@pytest.fixture(scope="module")
+def firefox() -> Iterator[Firefox]:
+    if not FIREFOX.exists():
+        if os.environ.get("CI"):
+            raise AssertionError("Debian's firefox-esr is missing (scripts/setup.sh installs it)")
+        pytest.skip("Debian's firefox-esr is not installed (scripts/setup.sh installs it)")
+    browser = Firefox(**DESKTOP)
+    yield browser
+    browser.close()
 
 
 def _shots() -> Path | None:
@@ -155,6 +179,13 @@ def test_a_link_becomes_a_score_to_read_hear_and_download(server: Service, media
         page.wait_for_selector("#result:not([hidden])", timeout=JOB_S)
         job = httpx.get(f"{server.url}/jobs/{job_id}").json()
         assert job["state"] == "done"
+        # The job made what the page shows before it was done: both layouts (this page asks for the
+        # wide one only) and both players' audio.
+        view = server.data_dir / "store" / "jobs" / job_id / "view"
+        assert sorted(p.parent.name.split("-")[1] for p in view.glob("sheet-*/index.json")) == ["narrow", "wide"]
+        assert (view / "recording.opus").stat().st_size > 10_000 and (view / "score.opus").stat().st_size > 10_000
+        assert "page view" in job["timings_s"]
+        assert not [e for e in server.events() if e["event"] == "page view not made"]
         # The untrusted title is text, never markup.
         assert page.locator("#result-title").text_content() == TITLE
         assert page.locator("#result-title b").count() == 0
@@ -272,3 +303,108 @@ def test_bad_input_is_explained_next_to_its_field(server: Service, browser, tmp_
         assert "end must come after start" in page.locator("#options-error").text_content().lower()
         _shot(page, "desktop-4-errors")
     context.close()
+
+
+def test_keys_limits_and_the_link_policy_are_explained_in_plain_words(guarded: Service, media: str, minuet_mid: Path,
+                                                                      browser, tmp_path: Path) -> None:
+    context = browser.new_context(viewport=DESKTOP)
+    page = context.new_page()
+    errors: list[str] = []
+    page.on("pageerror", lambda e: errors.append(str(e)))
+    with _on_failure(page, tmp_path, "guarded"):
+        page.goto(guarded.url + "/")
+        # No key yet: the list of jobs cannot load, and the API key field opens to say why.
+        page.wait_for_selector("#key-error:not([hidden])")
+        assert page.locator("#access").evaluate("d => d.open")
+        page.get_by_label("Link to a recording").fill(media)
+        page.get_by_role("button", name="Make the score").click()
+        page.wait_for_selector("#key-error:not([hidden])")
+        assert "needs an API key" in page.locator("#key-error").text_content()
+        assert "?job=" not in page.url
+        _shot(page, "desktop-5-key-needed")
+        page.get_by_label("API key").fill("not the key")
+        page.get_by_role("button", name="Use this key").click()
+        page.wait_for_selector("#key-error:not([hidden])")
+        assert "did not accept this API key" in page.locator("#key-error").text_content()
+        # The key: the list loads, and a reload keeps it.
+        page.get_by_label("API key").fill(KEY)
+        page.get_by_role("button", name="Use this key").click()
+        page.wait_for_function("() => document.querySelector('#jobs li')?.textContent === 'None yet.'")
+        page.reload()
+        page.wait_for_function("() => document.querySelector('#jobs li')?.textContent === 'None yet.'")
+        assert page.get_by_label("API key").input_value() == KEY
+        assert page.locator("#key-error").is_hidden()
+        # A link to this machine: accepted, then refused where the download would connect; the
+        # reason by the link field.
+        page.get_by_label("Link to a recording").fill(media)
+        page.get_by_role("button", name="Make the score").click()
+        page.wait_for_selector("#link-error:not([hidden])", timeout=60_000)
+        assert "a private, loopback or reserved address: links there are refused" in page.locator("#link-error").text_content()
+        refused_job = page.url.split("?job=")[1]
+        _shot(page, "desktop-6-private-link")
+        # Over the upload cap: said by the file field (the server's 413, or the upload cut off).
+        page.goto(guarded.url + "/")
+        big = tmp_path / "big.wav"
+        big.write_bytes(b"RIFF" + bytes(1_500_000))
+        page.set_input_files("#file", str(big))
+        page.get_by_role("button", name="Make the score").click()
+        page.wait_for_selector("#file-error:not([hidden])")
+        assert "larger than this server" in page.locator("#file-error").text_content()
+        assert len(httpx.get(f"{guarded.url}/jobs", headers={"X-API-Key": KEY}).json()["jobs"]) == 1
+        _shot(page, "desktop-7-too-large")
+        # A short job with the key: the event stream, the score, both players and a download (the
+        # browser's own requests, which carry the key in the page's cookie).
+        page.set_input_files("#file", str(minuet_mid))
+        page.get_by_role("button", name="Make the score").click()
+        page.wait_for_selector("#sheet[data-bars]", timeout=JOB_S)
+        for player in ("#rec-audio", "#score-audio"):
+            page.wait_for_function(f"() => document.querySelector('{player}').readyState >= 1", timeout=60_000)
+        with page.expect_download() as download:
+            page.locator("#downloads a[data-format=musicxml]").click()
+        assert Path(download.value.path()).read_bytes().startswith(b"<?xml")
+        assert not errors, errors
+    context.close()
+    # A job's address opened in a browser without the key: the key is asked for, not "no such job".
+    keyless = browser.new_context(viewport=DESKTOP)
+    fresh = keyless.new_page()
+    with _on_failure(fresh, tmp_path, "keyless"):
+        fresh.goto(f"{guarded.url}/?job={refused_job}")
+        fresh.wait_for_selector("#form-error:not([hidden])")
+        assert "could not be shown: this server needs an API key" in fresh.locator("#form-error").text_content()
+        assert fresh.locator("#access").evaluate("d => d.open")
+    keyless.close()
+    assert KEY not in guarded.log_text()
+
+
+def test_firefox_submits_follows_reads_and_plays(server: Service, firefox: Firefox, minuet_mid: Path) -> None:
+    """The same page in Debian's Firefox ESR (over WebDriver BiDi, see tests/bidi.py): a refused
+    link by its field, then a MIDI file put in the file field as a drop would, followed to the end
+    (the event stream), its score drawn and the bar being heard marked, both players loaded."""
+    firefox.goto(server.url + "/")
+    firefox.wait_for("!!document.querySelector('#jobs li')")
+    firefox.evaluate("(document.querySelector('#link').value = 'file:///etc/passwd', document.querySelector('#go').click())")
+    assert "only http and https" in firefox.wait_for("document.querySelector('#link-error:not([hidden])')?.textContent")
+    firefox.evaluate(f"""(() => {{
+        document.querySelector('#link').value = '';
+        const bytes = Uint8Array.from(atob('{base64.b64encode(minuet_mid.read_bytes()).decode()}'), c => c.charCodeAt(0));
+        const moved = new DataTransfer();
+        moved.items.add(new File([bytes], 'minuet.mid', {{ type: 'audio/midi' }}));
+        document.querySelector('#file').files = moved.files;
+        document.querySelector('#go').click();
+    }})()""")
+    job_id = firefox.wait_for("new URLSearchParams(location.search).get('job')")
+    bars = int(firefox.wait_for("document.querySelector('#sheet').dataset.bars", timeout_s=JOB_S / 1000))
+    job = httpx.get(f"{server.url}/jobs/{job_id}").json()
+    assert job["state"] == "done" and bars == job["summary"]["bars"]
+    assert firefox.evaluate("document.querySelectorAll('#sheet svg g.measure').length") == bars
+    assert firefox.evaluate("document.querySelector('#result-title').textContent") == "minuet"  # the file's name
+    assert firefox.evaluate("getComputedStyle(document.querySelector('#sheet g.staff > path')).stroke") != "none"
+    for player in ("#rec-audio", "#score-audio"):
+        firefox.wait_for(f"document.querySelector('{player}').readyState >= 1")
+    assert firefox.evaluate("document.querySelector('#score-audio').duration") > 5
+    sheet = httpx.get(f"{server.url}/jobs/{job_id}/sheet", params={"layout": "wide"}).json()
+    firefox.evaluate(f"document.querySelector('#score-audio').currentTime = {sheet['bars'][2]['score_s'] + 0.05}")
+    firefox.wait_for("document.querySelector('#sheet').dataset.now === '2'")
+    assert firefox.evaluate("document.querySelector('#sheet rect.now-box').nextElementSibling.id") == sheet["bars"][2]["id"]
+    if (where := _shots()) is not None:
+        firefox.screenshot(where / "firefox-desktop-3-finished.png")

@@ -74,6 +74,9 @@ def test_a_link_job_ends_with_a_signed_webhook(site: str, tmp_path: Path) -> Non
             assert posted.status_code == 202, posted.text
             job = wait_done(client, posted.json()["id"])
             assert job["state"] == "done", job
+            # Done as soon as its files are, while the webhook waits for its retry (1 s after the
+            # refused first delivery): a job's view showed "queued" there.
+            assert not receiver.received
             assert job["source"] == f"{site}/piece.flac" and set(job["timings_s"]) >= {"download", "decode", "transcribe"}
             assert job["summary"]["link"]["url"] == f"{site}/piece.flac" and job["summary"]["notes"] > 20
             assert 9 < job["summary"]["duration_s"] <= 10.5

@@ -89,7 +89,7 @@ def create_app(runtime: jobs.Runtime) -> FastAPI:
     submitting = asyncio.Lock()  # an Idempotency-Key's check and its job's creation, one at a time
 
     def authorized(request: Request) -> None:
-        if not allowed(key_of(request.headers), config.api_keys):
+        if not allowed(key_of(request), config.api_keys):
             raise HTTPException(401, "an API key is needed (Authorization: Bearer KEY)", {"WWW-Authenticate": "Bearer"})
 
     app = FastAPI(title="KimiWoNosete", summary="Piano recordings to sheet music", version="1")
@@ -101,7 +101,7 @@ def create_app(runtime: jobs.Runtime) -> FastAPI:
 
     @api.post("/jobs", status_code=202)
     async def create_job(request: Request) -> JSONResponse:
-        client = key_of(request.headers) or (request.client.host if request.client else "?")
+        client = key_of(request) or (request.client.host if request.client else "?")
         wait = limit.take(client)
         if wait:
             raise HTTPException(429, f"too many jobs: try again in {wait:.0f} s", {"Retry-After": str(int(wait) + 1)})

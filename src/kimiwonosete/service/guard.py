@@ -9,18 +9,33 @@ import threading
 import time
 from collections.abc import Awaitable, Callable, MutableMapping
 from typing import Any
+from urllib.parse import unquote
+
+from starlette.requests import HTTPConnection
 
 Scope = MutableMapping[str, Any]
 Message = MutableMapping[str, Any]
 ASGIApp = Callable[[Scope, Callable[[], Awaitable[Message]], Callable[[Message], Awaitable[None]]], Awaitable[None]]
 
 
-def key_of(headers: Any) -> str | None:
-    """The API key a request carries: ``Authorization: Bearer KEY`` or ``X-API-Key: KEY``."""
-    auth = headers.get("authorization", "")
+#: The web page's cookie for its API key. A browser sends no script's headers with what it fetches
+#: itself (the players' audio, the event stream, a download link), but it sends a cookie, and
+#: unlike a key in the address, a cookie is not written into links, history or downloads. It
+#: counts on GET and HEAD only: a request that makes or deletes a job needs the key in a header,
+#: which another page cannot make the browser send (the page sets the cookie SameSite=Strict, too).
+KEY_COOKIE = "kimiwonosete-key"
+
+
+def key_of(request: HTTPConnection) -> str | None:
+    """The API key a request carries: ``Authorization: Bearer KEY`` or ``X-API-Key: KEY``, or on a
+    GET or HEAD the page's cookie (:data:`KEY_COOKIE`, percent-encoded by the page)."""
+    auth = request.headers.get("authorization", "")
     if auth.lower().startswith("bearer "):
         return auth[7:].strip()
-    return headers.get("x-api-key")
+    given = request.headers.get("x-api-key")
+    if given is None and request.scope.get("method") in ("GET", "HEAD") and KEY_COOKIE in request.cookies:
+        given = unquote(request.cookies[KEY_COOKIE])
+    return given
 
 
 def allowed(given: str | None, keys: tuple[str, ...]) -> bool:

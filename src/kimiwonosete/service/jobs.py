@@ -1,7 +1,8 @@
 """A job as a durable DBOS workflow: fetch → decode → plan → the chunks (child workflows on a
 queue with a concurrency limit, their compute in :mod:`.compute`'s pool) → merge → score →
-engrave → webhook, each a step whose output DBOS records, so a process killed mid-job resumes
-from its last finished step (and finished chunk) when one with the same executor id starts.
+engrave → the web page's view (:mod:`.pageview`) → webhook, each a step whose output DBOS
+records, so a process killed mid-job resumes from its last finished step (and finished chunk)
+when one with the same executor id starts.
 
 - Steps pass references into the store (keys, counts), never audio: their outputs are pickled
   into the database.
@@ -25,9 +26,10 @@ import logging
 import re
 import shutil
 import tempfile
+import threading
 import time
 from collections.abc import Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -71,6 +73,9 @@ class Runtime:
     policy: LinkPolicy
     secret: str
     logger: logging.Logger
+    #: held while verovio renders (its toolkits share font resources: one at a time in a process),
+    #: by the job's last step and by the page's endpoints alike (see :func:`.sheet.load_or_render`)
+    engraving: threading.Lock = field(default_factory=threading.Lock)
 
 
 _runtime: Runtime | None = None
@@ -314,6 +319,21 @@ def engrave_step(job_id: str, formats: list[str]) -> dict[str, Any]:
     return {"artifacts": names, "warnings": warnings, "seconds": time.perf_counter() - t0}
 
 
+@DBOS.step(name="kimiwonosete.page_view")
+def view_step(job_id: str, artifacts: dict[str, str], start: float, end: float | None) -> dict[str, Any]:
+    """What the web page shows of the job (its score's SVG pages, its two players' audio), made
+    before the job is done so that the first look at it is a read. Not retried, and never fails
+    the job: what it could not make, the page makes when asked (or says why not)."""
+    from kimiwonosete.service import pageview  # imported here: it (through listen) imports this module
+
+    rt = runtime()
+    t0 = time.perf_counter()
+    failures = pageview.prepare(rt.store, job_id, artifacts, {"start": start, "end": end}, rt.engraving)
+    for failure in failures:
+        log(rt.logger, "page view not made", logging.WARNING, job=job_id, reason=failure)
+    return {"failures": failures, "seconds": time.perf_counter() - t0}
+
+
 @DBOS.step(name="kimiwonosete.webhook", retries_allowed=True, max_attempts=5, interval_seconds=1.0, backoff_rate=2.0,
            should_retry=lambda exc: not isinstance(exc, WebhookRefused))
 def webhook_step(url: str, job_id: str, payload: dict[str, Any]) -> int:
@@ -376,6 +396,7 @@ def job_workflow(job_id: str, request: dict[str, Any]) -> dict[str, Any]:
         _set_state(job_id, state, state="engraving")
         engraved = engrave_step(job_id, request["formats"])
         timings["engrave"] = round(engraved["seconds"], 3)
+        timings["page view"] = round(view_step(job_id, engraved["artifacts"], request["start"], request["end"])["seconds"], 3)
         summary = {
             "id": job_id, "state": "done", "source": url or "upload",
             "artifacts": {fmt: f"/jobs/{job_id}/artifacts/{name}" for fmt, name in engraved["artifacts"].items()},

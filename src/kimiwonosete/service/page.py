@@ -6,21 +6,20 @@
   engraved by verovio (:mod:`.sheet`).
 - ``/jobs/{id}/audio/recording`` and ``/jobs/{id}/audio/score``: the players' audio (:mod:`.listen`).
 
-Made per job when first asked for, then read from the job's store. The job endpoints need an API
-key when the server has keys, as the API's do.
+A job makes these as its last step (:mod:`.pageview`), so they are read from its store; any that
+are missing are made here when first asked for. The job endpoints need an API key when the
+server has keys, as the API's do.
 """
 
 from __future__ import annotations
 
-import threading
 from importlib import resources
 from typing import Any, Literal
 
 from fastapi import APIRouter, Depends, HTTPException, Request, Response
 from starlette.concurrency import run_in_threadpool
 
-from kimiwonosete.pipeline.workfolder import Work
-from kimiwonosete.service import jobs, listen, sheet
+from kimiwonosete.service import jobs, listen, pageview, sheet
 from kimiwonosete.service.guard import allowed, key_of
 from kimiwonosete.service.views import artifact_names, find, job_view, stored_file
 
@@ -42,10 +41,9 @@ def _asset(name: str) -> bytes:
 
 def page_router(runtime: jobs.Runtime) -> APIRouter:
     store = runtime.store
-    engraving = threading.Lock()  # one verovio rendering at a time in this server (see sheet.load_or_render)
 
     def authorized(request: Request) -> None:
-        if not allowed(key_of(request.headers), runtime.config.api_keys):
+        if not allowed(key_of(request), runtime.config.api_keys):
             raise HTTPException(401, "an API key is needed (Authorization: Bearer KEY)", {"WWW-Authenticate": "Bearer"})
 
     router = APIRouter()
@@ -75,14 +73,11 @@ def page_router(runtime: jobs.Runtime) -> APIRouter:
         found = sheet.cached(store, job_id, layout)  # a read, before the job's records and score are
         if found is not None:
             return found
-        view = finished(job_id)
-        name = artifact_names(view).get("musicxml")
-        if name is None:
-            raise HTTPException(404, f"job {job_id} made no MusicXML (its formats: {', '.join(artifact_names(view))})")
-        score = Work(store, f"{jobs.prefix(job_id)}/work").load_score("main")
-        midi = artifact_names(view).get("mid")
-        return sheet.load_or_render(store, job_id, jobs.artifact_key(job_id, name),
-                                    jobs.artifact_key(job_id, midi) if midi else None, score, layout, engraving)
+        names = artifact_names(finished(job_id))
+        index = pageview.sheet_index(store, job_id, names, layout, runtime.engraving)
+        if index is None:
+            raise HTTPException(404, f"job {job_id} made no MusicXML (its formats: {', '.join(names)})")
+        return index
 
     @guarded.get("/jobs/{job_id}/sheet")
     async def get_sheet(job_id: str, layout: Layout = "wide") -> dict[str, Any]:

@@ -48,7 +48,9 @@ class Bar:
 def _version() -> str:
     import verovio
 
-    return str(verovio.toolkit().getVersion())
+    # No fonts loaded (False): in a thread other than the importing one, they would not be found
+    # (see render) and verovio would print errors for a toolkit that renders nothing.
+    return str(verovio.toolkit(False).getVersion())
 
 
 def cache_prefix(job_id: str, layout: str) -> str:

@@ -29,8 +29,10 @@ def job_view(status: WorkflowStatus, store: Store) -> dict[str, Any]:
     """The job's state (see :data:`STATES`), timings, summary and artifact links."""
     event = DBOS.get_event(status.workflow_id, STATE, timeout_seconds=0) or {}
     state = _BY_STATUS[status.status]
-    if status.status in ("PENDING", "ENQUEUED", "DELAYED") and event.get("state") not in FINAL:
-        state = event.get("state", "queued")
+    if status.status in ("PENDING", "ENQUEUED", "DELAYED") and "state" in event:
+        # Running: its own event says where it is, an end too: "done" is set before the webhook is
+        # sent and DBOS records the workflow's end (reading DBOS's status there gave "queued").
+        state = event["state"]
     view: dict[str, Any] = {
         "id": status.workflow_id,
         "state": state,
@@ -58,6 +60,8 @@ def job_view(status: WorkflowStatus, store: Store) -> dict[str, Any]:
         request = args[1] if len(args) > 1 else {}
         view["options"] = {k: request.get(k) for k in ("model", "formats", "title", "start", "end")}
         view["source"] = request.get("source", {}).get("url") or "upload"
+        if view["source"] == "upload":
+            view["name"] = request.get("name")  # the file's name (cleaned, no suffix): what the user knows it by
     return view
 
 

@@ -27,10 +27,12 @@ function el(tag, text, attrs) {
 
 function sentence(text) {
   const s = String(text || "").trim();
-  return s ? s[0].toUpperCase() + s.slice(1) + (/[.!?)]$/.test(s) ? "" : ".") : "";
+  if (!s) return "";
+  const start = /^[a-z][a-z0-9+.-]*:\/\//i.test(s) ? s : s[0].toUpperCase() + s.slice(1); // a link stays as it is
+  return start + (/[.!?)]$/.test(s) ? "" : ".");
 }
 
-const FIELDS = { "link-error": "link", "file-error": "file", "options-error": "start" };
+const FIELDS = { "link-error": "link", "file-error": "file", "options-error": "start", "key-error": "api-key" };
 
 function setError(id, text) {
   const box = $(id);
@@ -41,7 +43,39 @@ function setError(id, text) {
 }
 
 function clearErrors() {
-  for (const id of ["link-error", "file-error", "options-error", "form-error"]) setError(id, "");
+  for (const id of ["link-error", "file-error", "options-error", "form-error", "key-error"]) setError(id, "");
+}
+
+// ---- the API key, for a server that asks for one ----------------------------------------------
+// Kept in this browser (localStorage) and sent as the API's header on every fetch. What the browser
+// fetches by itself (the players' audio, the event stream, downloads) cannot carry a header: for
+// those it goes in a same-site cookie the server reads on GET requests only (see guard.py).
+
+const KEY_STORE = "kimiwonosete.apiKey";
+const KEY_COOKIE = "kimiwonosete-key";
+
+function apiKey() {
+  try { return localStorage.getItem(KEY_STORE) || ""; } catch (e) { return ""; }
+}
+
+function keepKey(key) {
+  try { if (key) localStorage.setItem(KEY_STORE, key); else localStorage.removeItem(KEY_STORE); } catch (e) { /* private mode: this page only */ }
+  document.cookie = key ? `${KEY_COOKIE}=${encodeURIComponent(key)}; Path=/; SameSite=Strict`
+    : `${KEY_COOKIE}=; Path=/; SameSite=Strict; Max-Age=0`;
+}
+
+/** fetch() with the API key's header, if there is a key. */
+function api(url, init) {
+  const headers = new Headers((init && init.headers) || {});
+  const key = apiKey();
+  if (key) headers.set("Authorization", `Bearer ${key}`);
+  return fetch(url, { ...init, headers });
+}
+
+/** A 401: the API key field opened, saying what is wrong. */
+function needKey(text) {
+  $("access").open = true;
+  setError("key-error", text);
 }
 
 /** The API's answer in plain words. */
@@ -51,28 +85,34 @@ async function problem(response) {
     const body = await response.json();
     detail = Array.isArray(body.detail) ? body.detail.map((d) => d.msg).join("; ") : body.detail;
   } catch (e) { detail = ""; }
-  if (response.status === 401) return "this server needs an API key, and this page cannot send one: use the API";
+  if (response.status === 401) {
+    const given = Boolean(apiKey());
+    needKey(given ? "this server did not accept this API key: check it, then “Use this key”"
+      : "this server needs an API key: enter it here, then “Use this key”");
+    return given ? "this server did not accept the API key (see “API key”)" : "this server needs an API key (see “API key”)";
+  }
   if (response.status === 413) return detail || "the file is larger than this server accepts";
   if (response.status === 429) return detail || "too many jobs at once: wait a minute and try again";
   return detail || `the server answered ${response.status} ${response.statusText}`;
 }
 
 async function getJSON(url) {
-  const response = await fetch(url, { headers: { Accept: "application/json" } });
-  if (!response.ok) throw new Error(await problem(response));
+  const response = await api(url, { headers: { Accept: "application/json" } });
+  if (!response.ok) throw Object.assign(new Error(await problem(response)), { status: response.status });
   return response.json();
 }
 
 function seconds(s) {
   if (!isFinite(s) || s < 0) return "";
-  if (s < 60) return `${Math.max(1, Math.round(s))} s`;
-  return `${Math.floor(s / 60)} min ${Math.round(s % 60)} s`;
+  // no-break spaces: "41 s" is never split over two lines
+  if (s < 60) return `${Math.max(1, Math.round(s))}\u00a0s`;
+  return `${Math.floor(s / 60)}\u00a0min ${Math.round(s % 60)}\u00a0s`;
 }
 
 function titleOf(job) {
   const summary = job.summary || {};
   return (job.options && job.options.title) || (summary.link && summary.link.title) ||
-    (job.source && job.source !== "upload" ? job.source : "An uploaded recording");
+    (job.source === "upload" ? job.name || "An uploaded recording" : job.source || "A recording");
 }
 
 // ---- the views: one shown at a time, chosen by the address (?job=ID) --------------------------
@@ -137,7 +177,7 @@ async function submit(event) {
   try {
     let response;
     try {
-      response = await fetch("/jobs", request);
+      response = await api("/jobs", request);
     } catch (e) {
       setError(file ? "file-error" : "link-error", file
         ? "the upload was cut off: the file may be larger than this server accepts, or the server stopped"
@@ -145,8 +185,8 @@ async function submit(event) {
       return;
     }
     if (!response.ok) {
-      const detail = await problem(response);
-      setError(whereError(detail, Boolean(file)), detail);
+      const detail = await problem(response); // a 401 is told by the API key field
+      if (response.status !== 401) setError(whereError(detail, Boolean(file)), detail);
       return;
     }
     const job = await response.json();
@@ -180,7 +220,8 @@ async function follow(id) {
     job = await getJSON(`/jobs/${encodeURIComponent(id)}`);
   } catch (e) {
     show("submit");
-    setError("form-error", `there is no job ${id} on this server (${e.message})`);
+    setError("form-error", e.status === 404 ? `there is no job ${id} on this server`
+      : `the job ${id} could not be shown: ${e.message}`);
     return;
   }
   if (mine !== following) return;
@@ -215,9 +256,11 @@ function update(job) {
   if (mine.stage !== job.state) {
     $("log").append(el("li", `${new Date().toLocaleTimeString()}: ${STAGES[job.state] || job.state}`));
     mine.stage = job.state;
+    listed(job); // the list below says the same
   }
   $("stage").textContent = STAGES[job.state] || job.state;
-  $("progress-what").textContent = job.source === "upload" ? "An uploaded recording" : `The recording at ${job.source}`;
+  $("progress-what").textContent = job.source === "upload" ? `The uploaded recording “${job.name || "recording"}”`
+    : `The recording at ${job.source}`;
   if (job.options && job.options.title) $("progress-what").textContent += `, as “${job.options.title}”`;
   const chunks = job.chunks;
   $("chunks-box").hidden = !chunks || !chunks.total;
@@ -304,7 +347,7 @@ async function loadSheet(base) {
     $("sheet").dataset.layout = layout;
     const index = await getJSON(`${base}/sheet?layout=${layout}`);
     const texts = await Promise.all(Array.from({ length: index.pages }, (_, i) =>
-      fetch(`${base}/sheet/${i + 1}.svg?layout=${layout}`).then((r) => { if (!r.ok) throw new Error(`page ${i + 1}: ${r.status}`); return r.text(); })));
+      api(`${base}/sheet/${i + 1}.svg?layout=${layout}`).then((r) => { if (!r.ok) throw new Error(`page ${i + 1}: ${r.status}`); return r.text(); })));
     if (mine !== following) return;
     const pages = texts.map((text, i) => {
       const page = el("div", null, { class: "page", role: "img", "aria-label": `Page ${i + 1} of ${index.pages}` });
@@ -376,6 +419,14 @@ function zoom(step) {
 
 // ---- past jobs --------------------------------------------------------------------------------
 
+/** The job's state in the list of past jobs, if it is listed. */
+function listed(job) {
+  const state = document.querySelector(`[data-state-of="${CSS.escape(job.id)}"]`);
+  if (!state) return;
+  state.textContent = STAGES[job.state] || job.state;
+  state.className = `state ${job.state}`;
+}
+
 async function loadJobs(offset, fresh) {
   let listing;
   try {
@@ -387,7 +438,7 @@ async function loadJobs(offset, fresh) {
   const items = listing.jobs.map((job) => {
     const item = el("li");
     item.append(el("a", titleOf(job), { href: `/?job=${encodeURIComponent(job.id)}` }));
-    item.append(el("span", STAGES[job.state] || job.state, { class: `state ${job.state}` }));
+    item.append(el("span", STAGES[job.state] || job.state, { class: `state ${job.state}`, "data-state-of": job.id }));
     if (job.created_at) item.append(el("span", new Date(job.created_at).toLocaleString(), { class: "state" }));
     return item;
   });
@@ -399,7 +450,19 @@ async function loadJobs(offset, fresh) {
 
 // ---- wiring -----------------------------------------------------------------------------------
 
+function useKey(event) {
+  event.preventDefault();
+  keepKey($("api-key").value.trim());
+  clearErrors();
+  route(); // what failed without the key, again with it
+}
+
 document.addEventListener("DOMContentLoaded", () => {
+  $("api-key").value = apiKey();
+  keepKey(apiKey()); // the cookie lasts as long as the browser's session; the key as long as this browser keeps it
+  $("key-form").addEventListener("submit", useKey);
+  // Typed, then "Make the score" clicked: the key is kept as the field is left, before the click.
+  $("api-key").addEventListener("change", () => keepKey($("api-key").value.trim()));
   $("job-form").addEventListener("submit", submit);
   $("file").addEventListener("change", () => chooseFile($("file").files));
   $("link").addEventListener("input", () => setError("link-error", ""));

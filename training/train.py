@@ -41,39 +41,23 @@ def held_out(name: str) -> bool:
     return int(hashlib.sha1(name.encode()).hexdigest()[:8], 16) % 1000 < VAL_SHARE * 1000
 
 
-def build_set(pieces, renders: int, seed: int) -> tuple[list[np.ndarray], list[np.ndarray], list[str]]:
-    """Features, targets ((n, len(TARGETS)) int64) and corpus part of every rendering of every piece."""
-    xs, ys, parts = [], [], []
+def build_set(pieces, renders: int, seed: int) -> tuple[list[np.ndarray], list[np.ndarray]]:
+    """Features and targets ((n, len(TARGETS)) int64) of every rendering of every piece."""
+    xs, ys = [], []
     for i, piece in enumerate(pieces):
         for r in range(renders):
             perf = render(piece, seed * 1_000_003 + i * 101 + r)
             xs.append(note_features(perf.onset, perf.offset, perf.pitch, perf.velocity))
             ys.append(np.stack([perf.targets[k] for k in TARGETS], axis=1))
-            parts.append(piece.part)
-    return xs, ys, parts
+    return xs, ys
 
 
-def draw_weights(sizes: np.ndarray, parts: list[str], balance: float) -> np.ndarray:
-    """Each rendering's chance of being cropped: in proportion to its notes, with each part's
-    total moved ``balance`` of the way (0: by notes, 1: equal shares) toward equal shares.
-
-    >>> draw_weights(np.array([3.0, 1.0]), ["a", "b"], 1.0).tolist()
-    [0.5, 0.5]
-    """
-    names = sorted(set(parts))
-    own = {p: sum(s for s, q in zip(sizes, parts) if q == p) for p in names}
-    total = sum(own.values())
-    share = {p: (1 - balance) * own[p] / total + balance / len(names) for p in names}
-    w = np.array([s / own[q] * share[q] for s, q in zip(sizes, parts)])
-    return w / w.sum()
-
-
-def batches(xs, ys, length: int, batch: int, rng: np.random.Generator, p: np.ndarray):
-    """Random crops, each rendering drawn with chance ``p``, about one pass over the notes."""
+def batches(xs, ys, length: int, batch: int, rng: np.random.Generator):
+    """Random crops, each piece drawn in proportion to its notes, about one pass over the notes."""
     sizes = np.array([len(x) for x in xs], dtype=float)
     total = int(sizes.sum())
     for _ in range(max(1, total // (length * batch))):
-        picks = rng.choice(len(xs), batch, p=p)
+        picks = rng.choice(len(xs), batch, p=sizes / sizes.sum())
         xb = np.zeros((batch, length, xs[0].shape[1]), dtype=np.float32)
         yb = np.full((batch, length, len(TARGETS)), UNKNOWN, dtype=np.int64)
         for j, k in enumerate(picks):
@@ -143,8 +127,6 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--batch", type=int, default=16)
     ap.add_argument("--lr", type=float, default=2e-3)
     ap.add_argument("--seed", type=int, default=0)
-    ap.add_argument("--balance", type=float, default=1.0,
-                    help="0: crops drawn by notes (lieder two thirds); 1: each part an equal share")
     ap.add_argument("--limit", type=int, help="pieces per part (a quick run)")
     ap.add_argument("--threads", type=int, default=1,
                     help="torch threads (the shipped weights: 1; another count changes the last digits)")
@@ -158,9 +140,8 @@ def main(argv: list[str] | None = None) -> int:
     pieces = [p for part in args.parts.split(",") for p in load_part(args.train_dir, part, args.cache)[: args.limit]]
     train = [p for p in pieces if not held_out(p.name)]
     val = [p for p in pieces if held_out(p.name)]
-    xs, ys, parts = build_set(train, args.renders, args.seed)
-    vx, vy, _ = build_set(val, 1, args.seed + 1)
-    draw = draw_weights(np.array([len(x) for x in xs], dtype=float), parts, args.balance)
+    xs, ys = build_set(train, args.renders, args.seed)
+    vx, vy = build_set(val, 1, args.seed + 1)
     notes = sum(len(x) for x in xs)
     print(f"train: {len(train)} pieces, {notes} notes x renders; dev: {len(val)} pieces; "
           f"data {time.perf_counter() - t0:.0f} s", file=sys.stderr, flush=True)
@@ -174,7 +155,7 @@ def main(argv: list[str] | None = None) -> int:
     for epoch in range(args.epochs):
         te = time.perf_counter()
         run_loss, run_n = 0.0, 0
-        for xb, yb in batches(xs, ys, args.length, args.batch, rng, draw):
+        for xb, yb in batches(xs, ys, args.length, args.batch, rng):
             if step >= steps:
                 break
             loss, _ = losses(net(xb), yb)

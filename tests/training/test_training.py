@@ -20,7 +20,7 @@ from kimiwonosete.score.learned.vocab import METERS
 from training.corpus import read_lieder, read_mutopia_midi
 from training.model import ScoreNet
 from training.render import TARGETS, render
-from training.train import batches, build_set, draw_weights, losses
+from training.train import batches, build_set, losses
 
 
 def _two_staff_midi(path: Path) -> Path:
@@ -92,16 +92,15 @@ def test_renderer_is_seeded_and_keeps_targets_aligned(tmp_path):
 
 def test_a_few_training_steps_lower_the_loss(tmp_path):
     torch.manual_seed(0)
-    xs, ys, parts = build_set([_piece(tmp_path)], renders=2, seed=0)
+    xs, ys = build_set([_piece(tmp_path)], renders=2, seed=0)
     assert xs[0].shape[1] == N_FEATURES and ys[0].shape[1] == len(TARGETS)
     net = ScoreNet(16, (1, 2, 4))
     opt = torch.optim.Adam(net.parameters(), lr=1e-2)
     rng = np.random.default_rng(0)
-    draw = draw_weights(np.array([len(x) for x in xs], dtype=float), parts, 1.0)
-    x0, y0 = next(batches(xs, ys, 32, 4, rng, draw))
+    x0, y0 = next(batches(xs, ys, 32, 4, rng))
     first = losses(net(x0), y0)[0].item()
     for _ in range(40):
-        xb, yb = next(batches(xs, ys, 32, 4, rng, draw))
+        xb, yb = next(batches(xs, ys, 32, 4, rng))
         loss, _ = losses(net(xb), yb)
         opt.zero_grad()
         loss.backward()

@@ -3,7 +3,7 @@
 Usage::
 
     python benchmarks/notation.py DATA_DIR [--json OUT] [--limit N] [--musescore]
-                                           [--from-audio [--seconds S] [--model M]]
+                                           [--from-audio [--seconds S] [--model M] [--notes-cache DIR]]
 
 ``DATA_DIR`` is laid out like ``../shared/eval/asap`` (``<Performer>.mid`` performances beside
 ``<Performer>_annotations.txt``: ``time<TAB>time<TAB>label``) or like ``../shared/eval/maps``
@@ -40,7 +40,8 @@ positions and values, as a pianist reading it would.
 ``--from-audio`` (MAPS-style folders: ``<name>.flac`` beside the ``.tsv``) transcribes the first
 ``--seconds`` (default 60) of each recording with ``--model`` (default transkun) instead of
 reading the true notes: the whole product end to end. Annotations and score notes are cut at
-the same second.
+the same second. ``--notes-cache DIR`` keeps the transcriptions for a rerun that changes only
+the score stage.
 
 ``--musescore`` adds a baseline: MuseScore 3 (``mscore3``, headless) converts each performance
 MIDI to MusicXML, and the same measures are computed for its notes (``ms_*``; MIDI performances
@@ -521,16 +522,30 @@ def evaluate(perf_path: Path, ann_path: Path, musescore: bool = False, transcrib
     return {**row, **ms}
 
 
-def audio_transcriber(model: str, seconds: float):
-    """A function: audio path -> Performance of its first ``seconds`` (the model loaded once)."""
+def audio_transcriber(model: str, seconds: float, cache: Path | None = None):
+    """A function: audio path -> Performance of its first ``seconds`` (the model loaded once).
+    With ``cache``, each transcription is kept there (pickled, by model, length and file name),
+    so a rerun that changes only the score stage transcribes nothing."""
+    import pickle
+
     from kimiwonosete.audio import decode
+    from kimiwonosete.files import write_bytes_atomic
     from kimiwonosete.transcription import get_transcriber
 
-    transcriber = get_transcriber(model)
+    transcriber = None
 
     def transcribe(path: Path):
+        nonlocal transcriber
+        kept = cache / f"{model}-{seconds:g}s" / f"{path.stem}.pkl" if cache else None
+        if kept is not None and kept.exists():
+            return pickle.loads(kept.read_bytes())
+        transcriber = transcriber or get_transcriber(model)
         audio = decode(path, transcriber.sample_rate)[: int(round(seconds * transcriber.sample_rate))]
-        return transcriber.transcribe(audio)
+        perf = transcriber.transcribe(audio)
+        if kept is not None:
+            kept.parent.mkdir(parents=True, exist_ok=True)
+            write_bytes_atomic(kept, pickle.dumps(perf))
+        return perf
 
     return transcribe
 
@@ -550,6 +565,7 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--from-audio", action="store_true", help="transcribe each recording's audio (MAPS layout)")
     ap.add_argument("--seconds", type=float, default=60.0, help="with --from-audio: how much of each recording")
     ap.add_argument("--model", default="transkun", help="with --from-audio: the transcription model")
+    ap.add_argument("--notes-cache", type=Path, help="with --from-audio: keep the transcriptions here for reruns")
     ap.add_argument("--score-models", default=",".join(SCORE_MODELS),
                     help="score models side by side, comma-separated (measures of the second prefixed h_)")
     args = ap.parse_args(argv)
@@ -563,7 +579,7 @@ def main(argv: list[str] | None = None) -> int:
     transcribe = None
     if args.from_audio:
         items = [(perf, ann) for perf, ann in items if perf.suffix == ".tsv" and perf.with_suffix(".flac").exists()]
-        transcribe = audio_transcriber(args.model, args.seconds)
+        transcribe = audio_transcriber(args.model, args.seconds, args.notes_cache)
     models = tuple(args.score_models.split(","))
     metrics = [PREFIX.get(m, "") * (i > 0) + k for i, m in enumerate(models) for k in (*OURS, "seconds")]
     metrics += list(MUSESCORE) if args.musescore else []

@@ -44,11 +44,11 @@ SNAP_S = 0.03  # a decoded beat this close to a chord moves onto it
 BAR_BEATS = (2, 3, 4)  # beats in a bar, as the annotations count them
 #: Shares of chords on a beat and on a downbeat in the training corpus (lieder 0.415 / 0.155,
 #: mutopia 0.355 / 0.128, cpm 0.343 / 0.121; weighted by chords). Rewards divide the network's
-#: posteriors by them. Against raw posteriors, on all 266 ASAP performances (the shipped
-#: weights): downbeat F1 0.398 -> 0.449, position in the bar 0.224 -> 0.256, note F1 0.119 ->
-#: 0.133, beat F1 0.651 -> 0.653, but time signature 0.355 -> 0.276: raw posteriors read 3/4 and
-#: 2/4 as 4/4 (25 and 20 performances), these read 4/4 as 2/4 (60): bar lines fall in place more
-#: often, at twice the composer's rate.
+#: posteriors by them. Against raw posteriors, on all 266 ASAP performances (the weights trained
+#: before the renderer's downbeats were made as soft as ASAP's): downbeat F1 0.398 -> 0.449,
+#: position in the bar 0.224 -> 0.256, note F1 0.119 -> 0.133, beat F1 0.651 -> 0.653, but time
+#: signature 0.355 -> 0.276: raw posteriors read 3/4 and 2/4 as 4/4 (25 and 20 performances),
+#: these read 4/4 as 2/4 (60): bar lines fall in place more often, at twice the composer's rate.
 PRIOR_BEAT, PRIOR_DOWNBEAT = 0.39, 0.14
 
 

@@ -4,8 +4,8 @@ Playwright drives stock Firefox only through BiDi too (its ``moz-firefox`` chann
 driver opens every context with ``emulation.setMediaFeaturesOverride``, which Firefox ESR 153 does
 not know; its own Firefox build cannot be downloaded here, and Selenium needs geckodriver, which
 Debian does not package. So the page's Firefox check speaks the protocol itself: start the
-browser, open a page, evaluate JavaScript in it. The WebSocket client is ``websockets``, which
-yt-dlp's ``default`` extra brings.
+browser, open a page, evaluate JavaScript in it. The WebSocket client is ``websockets`` (the
+``dev`` extra).
 """
 
 from __future__ import annotations

@@ -87,7 +87,8 @@ class LinkPolicy:
         if isinstance(ip, ipaddress.IPv6Address) and ip.ipv4_mapped:
             ip = ip.ipv4_mapped
         if any(ip in net for net in self.blocked) or not (self.allow_private or (ip.is_global and not ip.is_multicast)):
-            raise RefusedAddress(f"{host} is at {ip}, a private, loopback or reserved address: links there are refused")
+            where = f"{ip} is" if host == str(ip) else f"{host} is at {ip},"  # a bare address is not said twice
+            raise RefusedAddress(f"{where} a private, loopback or reserved address: links there are refused")
 
 
 #: What the command line uses: any address (a user may fetch from their own network).

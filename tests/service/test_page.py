@@ -120,6 +120,13 @@ def _on_failure(page, folder: Path, name: str) -> Iterator[None]:  # type: ignor
         raise AssertionError(f"{exc} (screenshot: {path})") from exc
 
 
+def _script_errors(page) -> list[str]:  # type: ignore[no-untyped-def]
+    """The page's uncaught script errors, collected as they happen."""
+    errors: list[str] = []
+    page.on("pageerror", lambda e: errors.append(str(e)))
+    return errors
+
+
 def _bar_starts(midi: bytes, bars: int, bar_quarters: float, pickup_quarters: float) -> list[float]:
     """When each bar starts in the score MIDI (its own tempo map), computed apart from the page; a
     pickup bar 1 is ``bar_quarters - pickup_quarters`` long."""
@@ -151,8 +158,7 @@ def _absolute(track):  # type: ignore[no-untyped-def]
 def test_a_link_becomes_a_score_to_read_hear_and_download(server: Service, media: str, browser, tmp_path: Path) -> None:
     context = browser.new_context(viewport=DESKTOP)
     page = context.new_page()
-    errors: list[str] = []
-    page.on("pageerror", lambda e: errors.append(str(e)))
+    errors = _script_errors(page)
     with _on_failure(page, tmp_path, "desktop"):
         page.goto(server.url + "/")
         page.wait_for_selector("#jobs li")
@@ -309,8 +315,7 @@ def test_keys_limits_and_the_link_policy_are_explained_in_plain_words(guarded: S
                                                                       browser, tmp_path: Path) -> None:
     context = browser.new_context(viewport=DESKTOP)
     page = context.new_page()
-    errors: list[str] = []
-    page.on("pageerror", lambda e: errors.append(str(e)))
+    errors = _script_errors(page)
     with _on_failure(page, tmp_path, "guarded"):
         page.goto(guarded.url + "/")
         # No key yet: the list of jobs cannot load, and the API key field opens to say why.

@@ -32,7 +32,9 @@ function sentence(text) {
   return start + (/[.!?)]$/.test(s) ? "" : ".");
 }
 
-const FIELDS = { "link-error": "link", "file-error": "file", "options-error": "start", "key-error": "api-key" };
+// Each error box and the field it speaks of ("form-error" speaks of the whole form).
+const FIELDS = { "link-error": "link", "file-error": "file", "options-error": "start", "key-error": "api-key",
+  "form-error": "" };
 
 function setError(id, text) {
   const box = $(id);
@@ -43,7 +45,7 @@ function setError(id, text) {
 }
 
 function clearErrors() {
-  for (const id of ["link-error", "file-error", "options-error", "form-error", "key-error"]) setError(id, "");
+  for (const id of Object.keys(FIELDS)) setError(id, "");
 }
 
 // ---- the API key, for a server that asks for one ----------------------------------------------

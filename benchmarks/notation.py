@@ -306,9 +306,10 @@ def score_notes(perf_path: Path, perf_truth: Annotations) -> Notes | None:
     midi = pretty_midi.PrettyMIDI(str(midi_path))
     # One track per staff (ASAP) or hand (A-MAPS), the upper one first.
     tracks = [inst.notes for inst in midi.instruments if not inst.is_drum and inst.notes]
-    notes = [(n, s) for s, track in enumerate(tracks) for n in track]
+    staves = track_staves([np.mean([n.pitch for n in track]) for track in tracks])
+    notes = [(n, staves[s]) for s, track in enumerate(tracks) for n in track]
     pitch = np.array([n.pitch for n, _ in notes])
-    staff = np.array([min(s, 1) for _, s in notes])
+    staff = np.array([s for _, s in notes])
     names, voices = _xml_notes(perf_path.with_name("xml_score.musicxml"), midi, [n for n, _ in notes])
     on = np.interp([n.start for n, _ in notes], score_truth.beats, index, left=np.nan, right=np.nan)
     off = np.interp([n.end for n, _ in notes], score_truth.beats, index, left=np.nan, right=np.nan)
@@ -319,6 +320,22 @@ def score_notes(perf_path: Path, perf_truth: Annotations) -> Notes | None:
     played = np.interp(on[keep], index, perf_truth.beats)
     position = snap(on[keep]) - down[j[keep]]
     return Notes(pitch[keep], played, position, off[keep] - on[keep], staff[keep], names[keep], voices[keep])
+
+
+def track_staves(mean_pitches: list[float]) -> list[int]:
+    """The staff (0 upper, 1 lower) of each score track in a two-staff reading, tracks listed
+    top first: the first is the upper staff, the last the lower, and a middle staff of a
+    three-staff score (ASAP: Liszt's Transcendental Etude 4 and Ravel's Ondine have one above
+    the right hand, Scriabin's 5th sonata one below the left) joins the one nearer in pitch.
+
+    >>> track_staves([70.1, 54.6]), track_staves([80.6, 74.2, 63.5]), track_staves([71.6, 54.3, 39.8])
+    ([0, 1], [0, 0, 1], [0, 1, 1])
+    """
+    if len(mean_pitches) < 2:
+        return [0] * len(mean_pitches)
+    top, bottom = mean_pitches[0], mean_pitches[-1]
+    middle = [int(abs(p - bottom) < abs(p - top)) for p in mean_pitches[1:-1]]
+    return [0, *middle, 1]
 
 
 SHIFT_WINDOW = 30  # notes either side that vote on where the engraved score is (see _xml_spellings)

@@ -120,11 +120,13 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--out", type=Path, required=True, help="run folder: curves, checkpoints")
     ap.add_argument("--cache", type=Path, default=Path.home() / ".cache/kimiwonosete/train")
     ap.add_argument("--parts", default="lieder,mutopia,cpm", help="corpus parts (cpm is CC BY-SA: see MODEL_CARD.md)")
-    ap.add_argument("--epochs", type=int, default=4)
+    ap.add_argument("--epochs", type=int, default=8)
     ap.add_argument("--renders", type=int, default=4, help="performances rendered per piece")
     ap.add_argument("--channels", type=int, default=96)
-    ap.add_argument("--length", type=int, default=512)
-    ap.add_argument("--batch", type=int, default=16)
+    # A crop as long as the network's receptive field (1,021 notes), so that in training a note
+    # sees music around it, not zero padding, as it does in a whole piece.
+    ap.add_argument("--length", type=int, default=1024)
+    ap.add_argument("--batch", type=int, default=8)
     ap.add_argument("--lr", type=float, default=2e-3)
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--limit", type=int, help="pieces per part (a quick run)")

@@ -143,6 +143,16 @@ def test_key_and_spelling_follow_the_key() -> None:
     assert (spell(68, KeySignature(0, "minor")).step, spell(68, KeySignature(0, "minor")).alter) == ("G", 1)
 
 
+def test_a_turn_to_the_relative_minor_is_spelled_with_its_leading_note() -> None:
+    """Two bars of E7 -> A minor inside C major, too short for a new local key: G#, not the key's Ab."""
+    c_major = [60, 64, 67, 72, 65, 69, 67, 71] * 6
+    a_minor = [64, 68, 71, 74, 69, 72, 76, 69] * 2
+    notes = [Note(i * 0.25, i * 0.25 + 0.25, p, 80) for i, p in enumerate(c_major + a_minor + c_major)]
+    score = build_score(Performance(notes, [], duration=notes[-1].offset), "turn", model="heuristic")
+    names = {(p.step, p.alter) for staff in score.staves for e in staff.events for p in e.pitches if p.midi % 12 == 8}
+    assert names == {("G", 1)}
+
+
 def test_hands_split_by_register_and_span() -> None:
     notes = [Note(0, 1, 40, 80), Note(0, 1, 52, 80), Note(0, 1, 76, 80), Note(0, 1, 79, 80), Note(1, 2, 84, 80)]
     assert assign_staves(notes) == [BASS, BASS, TREBLE, TREBLE, TREBLE]

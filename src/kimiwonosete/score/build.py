@@ -10,7 +10,7 @@ from kimiwonosete.notes import Performance
 from kimiwonosete.score.beats import beat_grid
 from kimiwonosete.score.directions import dynamic_marks, pedal_marks
 from kimiwonosete.score.hands import BASS, TREBLE, assign_staves
-from kimiwonosete.score.key import estimate_key, key_changes, local_keys, spell
+from kimiwonosete.score.key import estimate_key, key_changes, local_keys, spell, spell_notes
 from kimiwonosete.score.learned.decode import analyse
 from kimiwonosete.score.meter import choose_meter
 from kimiwonosete.score.model import TICKS_PER_QUARTER, Event, KeySignature, Pitch, Score, Staff, TimeSignature
@@ -41,8 +41,8 @@ def build_score(performance: Performance, title: str, model: str = DEFAULT_MODEL
 
     ``model``: ``"learned"`` reads beats, bars, metre and staves with the trained score model
     (:mod:`kimiwonosete.score.learned`); ``"heuristic"`` with the rules (periodicity beat
-    tracking, accent-based metre, a hand-split Viterbi). Keys and spellings come from the key
-    profiles in both.
+    tracking, accent-based metre, a hand-split Viterbi). In both, keys come from the key profiles
+    and spellings from each note's context within its key (:func:`kimiwonosete.score.key.spell_notes`).
     """
     if model not in SCORE_MODELS:
         raise ValueError(f"score model {model!r}: not one of {', '.join(SCORE_MODELS)}")
@@ -69,11 +69,12 @@ def build_score(performance: Performance, title: str, model: str = DEFAULT_MODEL
     ])
     off_ticks = np.maximum(off_ticks, on_ticks + min_ticks)
 
-    # Accidentals follow the key in force where each chord starts; the signature changes only
-    # for a long stretch in a new key.
+    # Accidentals follow the notes' context within the key in force; the signature changes
+    # only for a long stretch in a new key.
     key, local = estimate_key(notes), local_keys(notes)
     staff_of = found.staff if found else assign_staves(notes)
     key_at = {int(t): k for t, k in zip(on_ticks, local)}
+    names = {(int(t), n.pitch): p for t, n, p in zip(on_ticks, notes, spell_notes(notes, local))}
 
     chords: list[dict[int, dict[int, tuple[int, int]]]] = [defaultdict(dict), defaultdict(dict)]
     for i, n in enumerate(notes):
@@ -85,8 +86,8 @@ def build_score(performance: Performance, title: str, model: str = DEFAULT_MODEL
     staves = []
     for s in (TREBLE, BASS):
         upper, lower = split_voices(chords[s])
-        staves.append(Staff(CLEFS[s], _voice(upper, key_at, n_bars * ts.bar_ticks),
-                            _voice(lower, key_at, n_bars * ts.bar_ticks) if lower else []))
+        staves.append(Staff(CLEFS[s], _voice(upper, names, n_bars * ts.bar_ticks),
+                            _voice(lower, names, n_bars * ts.bar_ticks) if lower else []))
     for ornament, main in graces:
         tick = int(on_ticks[main])
         _add_grace(staves[staff_of[main]], tick, notes[main].pitch, spell(ornament.pitch, key_at[tick]))
@@ -197,8 +198,9 @@ def _add_grace(staff: Staff, tick: int, main: int, grace: Pitch) -> None:
                 return
 
 
-def _voice(chords: Chords, key_at: dict[int, KeySignature], total: int) -> list[Event]:
+def _voice(chords: Chords, names: dict[tuple[int, int], Pitch], total: int) -> list[Event]:
     """One voice: chords held until their notes end or the next chord starts; rests between.
+    ``names``: each note's spelling, by (start tick, MIDI pitch).
 
     A chord released a little early (by at most ``LEGATO_GAP`` of its length) is held to the
     next chord instead: a dotted half played a little short is written as one, not as a half
@@ -217,7 +219,7 @@ def _voice(chords: Chords, key_at: dict[int, KeySignature], total: int) -> list[
             if following - end <= LEGATO_GAP * (end - start):
                 end = following
             end = min(end, following)
-        pitches = tuple(spell(p, key_at[start]) for p in sorted(notes))
+        pitches = tuple(names[start, p] for p in sorted(notes))
         velocity = max(v for _, v in notes.values())
         events.append(Event(start, end - start, pitches, velocity))
         pos = end

@@ -29,6 +29,21 @@ KEY_BARS = 8  # a new key signature is written for a new key held this many bars
 #: signatures against ASAP's (every 3rd performance): a change for any new key 0.787, none at
 #: all 0.810, only for keys 2 or more fifths away 0.817.
 MIN_CHANGE_FIFTHS = 2
+#: Context spelling (Meredith's ps13, stage 1; D. Meredith, "The ps13 pitch spelling algorithm",
+#: JNMR 35(2), 2006): each note takes the letter that the pitch classes among the CONTEXT_BEFORE
+#: notes before it and the CONTEXT_AFTER from it on vote for, each heard as a degree of every
+#: possible tonic. Alone it spells whole passages an enharmonic away (every 4th ASAP score, note
+#: by note: 0.832, against the key windows' 0.927), so it is taken only within the local key's
+#: window widened by CONTEXT_FLATTER / CONTEXT_SHARPER fifths (#5 against b6, #2 against b3,
+#: ...): all the scores 0.914 -> 0.920 (both halves alike: 0.922 -> 0.927, 0.907 -> 0.914;
+#: widened by 1 / 1: 0.919, 2 / 2: 0.917, 0 / 1: 0.918). On all 266 ASAP performances from their notes
+#: (benchmarks/notation.py, both score models): spelling 0.927 -> 0.931.
+CONTEXT_BEFORE, CONTEXT_AFTER = 10, 42  # Meredith's values
+CONTEXT_FLATTER, CONTEXT_SHARPER = 1, 2
+_DEGREE_LETTER = np.array([0, 1, 1, 2, 2, 3, 3, 4, 5, 5, 6, 6])  # semitones above a tonic -> letters above it
+_TONIC_LETTER = _DEGREE_LETTER  # the tonic on each pitch class: C Db D Eb E F F# G Ab A Bb B
+_LETTER_CHROMA = np.array([0, 2, 4, 5, 7, 9, 11])  # C D E F G A B
+_LETTER_FIFTHS = np.array([0, 2, 4, -1, 1, 3, 5])
 
 
 def _signature(tonic: int, mode: str) -> int:
@@ -138,13 +153,67 @@ def key_changes(bar_keys: list[KeySignature | None], first: KeySignature) -> tup
     return tuple(changes)
 
 
+def _window_low(key: KeySignature) -> int:
+    return key.fifths + WINDOW_LOW[key.mode]
+
+
+def context_fifths(pitches: np.ndarray) -> np.ndarray:
+    """Line-of-fifths positions (C 0, G 1, F -1) of pitches in the order they are played, by
+    the votes of the pitch classes around each (ps13's first stage).
+
+    >>> context_fifths(np.array([64, 68, 69, 71, 72, 68, 69])).tolist()  # A minor: G#, not Ab
+    [4, 8, 3, 5, 0, 8, 3]
+    """
+    chroma = np.asarray(pitches, dtype=int) % 12
+    n = len(chroma)
+    counts = np.zeros((n + 1, 12))
+    counts[np.arange(1, n + 1), chroma] = 1
+    counts = counts.cumsum(axis=0)
+    idx = np.arange(n)
+    around = counts[np.minimum(idx + CONTEXT_AFTER, n)] - counts[np.maximum(idx - CONTEXT_BEFORE, 0)]  # (n, 12)
+    tonic = np.arange(12)
+    letter = (_TONIC_LETTER[None, :] + _DEGREE_LETTER[(chroma[:, None] - tonic[None, :]) % 12]) % 7  # (n, tonic)
+    votes = np.zeros((n, 7))
+    np.add.at(votes, (np.repeat(idx, 12), letter.ravel()), around.ravel())
+    best = votes.argmax(axis=1)
+    alter = (chroma - _LETTER_CHROMA[best] + 6) % 12 - 6
+    return _LETTER_FIFTHS[best] + 7 * alter
+
+
+def spell_notes(notes: list[Note], keys: list[KeySignature]) -> list[Pitch]:
+    """Each note spelled by its context (:func:`context_fifths`) where that stays near its key's
+    window, else by the key (:func:`spell`); ``notes`` in the order they are played, ``keys``
+    the key in force at each (:func:`local_keys`).
+
+    A turn to A minor inside C major: the key alone writes its G# as Ab.
+
+    >>> from kimiwonosete.notes import Note
+    >>> turn = [Note(0.25 * i, 0.25 * i + 0.25, p, 80) for i, p in enumerate([64, 68, 69, 71, 72, 68, 69] * 4)]
+    >>> c_major = [KeySignature(0, "major")] * len(turn)
+    >>> [(p.step, p.alter) for p in spell_notes(turn, c_major)][:3], (spell(68, c_major[0]).step, spell(68, c_major[0]).alter)
+    ([('E', 0), ('G', 1), ('A', 0)], ('A', -1))
+    """
+    if not notes:
+        return []
+    fifths = context_fifths(np.array([n.pitch for n in notes]))
+    out = []
+    for n, f, key in zip(notes, fifths.tolist(), keys):
+        low = _window_low(key)
+        if low - CONTEXT_FLATTER <= f <= low + 11 + CONTEXT_SHARPER:
+            step, alter = on_line_of_fifths(f)
+            out.append(Pitch(n.pitch, step, alter, (n.pitch - alter) // 12 - 1))
+        else:
+            out.append(spell(n.pitch, key))
+    return out
+
+
 def spell(midi: int, key: KeySignature) -> Pitch:
     """Spell ``midi`` in ``key``: the name whose line-of-fifths position is in the key's window.
 
     >>> spell(66, KeySignature(2)), spell(66, KeySignature(-3))
     (Pitch(midi=66, step='F', alter=1, octave=4), Pitch(midi=66, step='G', alter=-1, octave=4))
     """
-    low = key.fifths + WINDOW_LOW[key.mode]
+    low = _window_low(key)
     pos = (midi % 12) * 7 % 12  # C=0, G=1, ... as a position in 0..11
     pos += 12 * ((low - pos + 11) // 12)  # shift by octaves of fifths into [low, low + 11]
     step, alter = on_line_of_fifths(pos)

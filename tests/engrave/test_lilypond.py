@@ -44,6 +44,20 @@ def test_hostile_title_runs_nothing_and_prints_literally(title: str, tmp_path: P
     assert " ".join(title.split()) in text
 
 
+@pytest.mark.parametrize("title", ["442789__lena-orsa__happy-music-pistachio-ice-cream-ragtime.hq.performance",
+                                   "A very long video title, " * 8])
+def test_a_long_title_stays_on_the_page(title: str, tmp_path: Path) -> None:
+    path = tmp_path / "score.pdf"
+    path.write_bytes(render_pdf(lilypond_source(_score(title))))
+    boxes = subprocess.run(["pdftotext", "-bbox", "-f", "1", "-l", "1", str(path), "-"], capture_output=True, text=True,
+                           check=True).stdout
+    width = float(re.search(r'<page width="([0-9.]+)"', boxes).group(1))
+    words = re.findall(r'<word xMin="([0-9.-]+)" yMin="[0-9.-]+" xMax="([0-9.-]+)" yMax="[0-9.-]+">([^<]*)</word>', boxes)
+    first = title.split()[0]
+    shown = [(float(a), float(b)) for a, b, w in words if w in title or first.startswith(w)]
+    assert shown and all(0 <= a and b <= width for a, b in shown)
+
+
 def test_a_links_hostile_uploader_and_address_print_literally(tmp_path: Path) -> None:
     marker = short_marker()
     score = _score("Nocturne")

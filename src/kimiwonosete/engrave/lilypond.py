@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 import shutil
 import subprocess
 import tempfile
@@ -28,6 +29,12 @@ CREDIT = "Transcribed automatically by KimiWoNosete"
 NOTE_NAMES = "cdefgab"
 ALTER_SUFFIX = {-2: "eses", -1: "es", 0: "", 1: "is", 2: "isis"}
 STAFF_NAMES = ("upper", "lower")
+#: Titles longer than TITLE_FIT_CHARS characters are set smaller, by LilyPond's font steps (6 a
+#: doubling), so they stay on the page: at the default size a 64-character file name in lower
+#: case filled the line and a 76-character one ran off both edges. At MIN_TITLE_SIZE (half size)
+#: a title is cut to twice TITLE_FIT_CHARS, ending in an ellipsis; the MusicXML keeps it whole.
+TITLE_FIT_CHARS = 56
+MIN_TITLE_SIZE = -6.0
 ONE_VOICE, VOICE_ONE = "\\oneVoice", "\\voiceOne"
 LILYPOND_MARKS = {PEDAL_DOWN: "\\sustainOn", PEDAL_UP: "\\sustainOff"}  # dynamics: \\p, \\mf, ...
 
@@ -137,6 +144,23 @@ def credit(score: Score) -> str:
     return f"{CREDIT} from {score.url}" if score.url else CREDIT
 
 
+def _title(text: str) -> str:
+    """The header's title: the text as a string literal, inside a smaller-font markup when long.
+
+    >>> _title("Minuet")
+    '"Minuet"'
+    >>> print(_title("x" * 112)[:23], len(_title("x" * 200)))
+    \\markup \\fontsize #-6.0 138
+    """
+    if len(text) <= TITLE_FIT_CHARS:
+        return lilypond_string(text)
+    size = max(MIN_TITLE_SIZE, -6.0 * math.log2(len(text) / TITLE_FIT_CHARS))
+    longest = int(TITLE_FIT_CHARS * 2 ** (-MIN_TITLE_SIZE / 6))
+    if len(text) > longest:
+        text = text[: longest - 1].rstrip() + "\u2026"
+    return f"\\markup \\fontsize #{size:.1f} {lilypond_string(text)}"
+
+
 def _recording(score: Score) -> str:
     return f"\n  subtitle = {lilypond_string('Recording: ' + score.uploader)}" if score.uploader else ""
 
@@ -149,7 +173,7 @@ def lilypond_source(score: Score) -> str:
     staves = "\n".join(_staff(index, name, score, marks) for index, (name, marks) in enumerate(zip(STAFF_NAMES, marks_by_staff)))
     return f"""\\version "{LILYPOND_VERSION}"
 \\header {{
-  title = {lilypond_string(score.title)}{_recording(score)}
+  title = {_title(score.title)}{_recording(score)}
   tagline = {lilypond_string(credit(score))}
 }}
 global = {{

@@ -6,7 +6,7 @@ from __future__ import annotations
 import numpy as np
 
 from kimiwonosete.notes import Note
-from kimiwonosete.score.model import KeySignature, Pitch, on_line_of_fifths
+from kimiwonosete.score.model import STEPS, KeySignature, Pitch, on_line_of_fifths
 
 #: Aarden's key profiles (pitch-class shares in major and minor pieces of the Essen collection;
 #: Aarden 2003, as music21 ships them). The piece's key signature against ASAP's, every 3rd
@@ -42,8 +42,8 @@ CONTEXT_BEFORE, CONTEXT_AFTER = 10, 42  # Meredith's values
 CONTEXT_FLATTER, CONTEXT_SHARPER = 1, 2
 _DEGREE_LETTER = np.array([0, 1, 1, 2, 2, 3, 3, 4, 5, 5, 6, 6])  # semitones above a tonic -> letters above it
 _TONIC_LETTER = _DEGREE_LETTER  # the tonic on each pitch class: C Db D Eb E F F# G Ab A Bb B
-_LETTER_CHROMA = np.array([0, 2, 4, 5, 7, 9, 11])  # C D E F G A B
-_LETTER_FIFTHS = np.array([0, 2, 4, -1, 1, 3, 5])
+_LETTER_FIFTHS = np.array([{on_line_of_fifths(f)[0]: f for f in range(-1, 6)}[s] for s in STEPS])  # C D E ... B
+_LETTER_CHROMA = _LETTER_FIFTHS * 7 % 12
 
 
 def _signature(tonic: int, mode: str) -> int:
@@ -199,11 +199,8 @@ def spell_notes(notes: list[Note], keys: list[KeySignature]) -> list[Pitch]:
     out = []
     for n, f, key in zip(notes, fifths.tolist(), keys):
         low = _window_low(key)
-        if low - CONTEXT_FLATTER <= f <= low + 11 + CONTEXT_SHARPER:
-            step, alter = on_line_of_fifths(f)
-            out.append(Pitch(n.pitch, step, alter, (n.pitch - alter) // 12 - 1))
-        else:
-            out.append(spell(n.pitch, key))
+        near = low - CONTEXT_FLATTER <= f <= low + 11 + CONTEXT_SHARPER
+        out.append(_named(n.pitch, f) if near else spell(n.pitch, key))
     return out
 
 
@@ -216,5 +213,10 @@ def spell(midi: int, key: KeySignature) -> Pitch:
     low = _window_low(key)
     pos = (midi % 12) * 7 % 12  # C=0, G=1, ... as a position in 0..11
     pos += 12 * ((low - pos + 11) // 12)  # shift by octaves of fifths into [low, low + 11]
-    step, alter = on_line_of_fifths(pos)
+    return _named(midi, pos)
+
+
+def _named(midi: int, fifths: int) -> Pitch:
+    """``midi`` with the name at ``fifths`` on the line of fifths (one of its pitch class's)."""
+    step, alter = on_line_of_fifths(fifths)
     return Pitch(midi, step, alter, (midi - alter) // 12 - 1)

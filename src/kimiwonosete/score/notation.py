@@ -10,7 +10,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from kimiwonosete.score.model import TICKS_PER_QUARTER, Event, Pitch, Score, Staff, TimeSignature
+from kimiwonosete.score.model import STEPS, TICKS_PER_QUARTER, Event, Pitch, Score, Staff, TimeSignature
 
 WHOLE = 4 * TICKS_PER_QUARTER
 TRIPLET_TICKS = TICKS_PER_QUARTER // 3
@@ -186,16 +186,16 @@ BASS_UNTIL = 55  # ... and one whose middle note is G3 or lower in bass clef (be
 CLEF_BARS = 2  # a clef changes only for this many bars running that want it
 
 
-def _bar_pitches(staff: Staff, ts: TimeSignature, n_bars: int, sounding: bool) -> list[list[int]]:
+def _bar_pitches(staff: Staff, ts: TimeSignature, n_bars: int, sounding: bool) -> list[list[Pitch]]:
     """The pitches of each bar of ``staff`` (all voices): of the notes starting in it, or with
     ``sounding`` of every note heard in it."""
-    pitches: list[list[int]] = [[] for _ in range(n_bars)]
+    pitches: list[list[Pitch]] = [[] for _ in range(n_bars)]
     for voice in staff.voices:
         for e in voice:
             first = e.start // ts.bar_ticks
             last = -(-e.end // ts.bar_ticks) if sounding else first + 1
             for b in range(max(first, 0), min(last, n_bars)):
-                pitches[b] += [p.midi for p in e.pitches]
+                pitches[b] += e.pitches
     return pitches
 
 
@@ -212,7 +212,7 @@ def clef_changes(staff: Staff, ts: TimeSignature, n_bars: int) -> dict[int, str]
     """
     wanted: list[str | None] = []
     for bar in _bar_pitches(staff, ts, n_bars, sounding=False):
-        middle = float(np.median(bar)) if bar else None
+        middle = float(np.median([p.midi for p in bar])) if bar else None
         wanted.append(None if middle is None else "treble" if middle >= TREBLE_FROM else "bass" if middle <= BASS_UNTIL else "")
     changes, current = {}, staff.clef
     for b, want in enumerate(wanted):
@@ -224,28 +224,55 @@ def clef_changes(staff: Staff, ts: TimeSignature, n_bars: int) -> dict[int, str]
     return changes
 
 
-OTTAVA_LOWEST = 84  # an upper-staff bar whose notes are all C6 or higher ...
-OTTAVA_MIDDLE = 88  # ... around E6 (three ledger lines) or higher is written an octave lower, 8va
-BASSA_HIGHEST = 36  # a lower-staff bar whose notes are all C2 or lower ...
-BASSA_MIDDLE = 33  # ... around A1 or lower is written an octave higher, 8vb
+#: staff lines as diatonic steps (octave * 7 + letter, C4 = 28): treble E4-F5, bass G2-A3
+TREBLE_LINES, BASS_LINES = (30, 38), (18, 26)
+#: an octave sign starts on a bar where it saves at least this many ledger lines per note (about
+#: every note at D6 or above, or at C2 or below) and goes on while it saves at least the second
+OTTAVA_START, OTTAVA_GO_ON = 2.0, 1.0
+
+
+def _diatonic(pitch: Pitch) -> int:
+    return pitch.octave * 7 + STEPS.index(pitch.step)
+
+
+def ledger_lines(step: int, lines: tuple[int, int]) -> int:
+    """Ledger lines a note at diatonic ``step`` needs on a staff spanning ``lines``.
+
+    >>> [ledger_lines(s, TREBLE_LINES) for s in (28, 30, 38, 40, 42, 45)]  # C4 E4 F5 A5 C6 F6
+    [1, 0, 0, 1, 2, 3]
+    """
+    low, high = lines
+    return max(0, (low - step) // 2, (step - high) // 2)
+
+
+def _saving(bar: list[Pitch], shift: int, lines: tuple[int, int]) -> float:
+    """Ledger lines per note saved by writing ``bar`` ``shift`` octaves away (8va: -1)."""
+    if not bar:
+        return 0.0
+    steps = np.array([_diatonic(p) for p in bar])
+    before = [ledger_lines(int(s), lines) for s in steps]
+    after = [ledger_lines(int(s) + 7 * shift, lines) for s in steps]
+    return (sum(before) - sum(after)) / len(bar)
 
 
 def ottava_changes(staff: Staff, index: int, ts: TimeSignature, n_bars: int) -> dict[int, int]:
-    """Bars where an octave sign starts or stops (bar index -> 1 for 8va, -1 for 8vb, 0 to stop),
-    for bars whose notes all lie far above the upper staff (``index`` 0) or below the lower one.
+    """Bars where an octave sign starts or stops (bar index -> 1 for 8va, -1 for 8vb, 0 to stop):
+    8va over the upper staff (``index`` 0), 8vb under the lower one, where writing the bar's notes
+    an octave nearer the staff saves ``OTTAVA_START`` ledger lines a note, and on while it saves
+    ``OTTAVA_GO_ON``. A chord with its lowest notes near the staff still counts as high.
 
     >>> from kimiwonosete.score.model import Pitch
-    >>> high = lambda start: Event(start, 48, (Pitch(91, "G", 0, 6),))
-    >>> mid = lambda start: Event(start, 48, (Pitch(72, "C", 0, 5),))
+    >>> chord = lambda start, *p: Event(start, 48, tuple(Pitch(m, s, 0, o) for m, s, o in p))
+    >>> high = lambda start: chord(start, (81, "A", 5), (88, "E", 6), (93, "A", 6))
+    >>> mid = lambda start: chord(start, (72, "C", 5), (76, "E", 5))
     >>> ottava_changes(Staff("treble", [mid(0), high(48), high(96), mid(144)]), 0, TimeSignature(4, 4), 4)
     {1: 1, 3: 0}
     """
+    sign, lines = (1, TREBLE_LINES) if index == 0 else (-1, BASS_LINES)
     changes, current = {}, 0
     for b, bar in enumerate(_bar_pitches(staff, ts, n_bars, sounding=True)):
-        if index == 0:
-            want = 1 if bar and min(bar) >= OTTAVA_LOWEST and np.median(bar) >= OTTAVA_MIDDLE else 0
-        else:
-            want = -1 if bar and max(bar) <= BASSA_HIGHEST and np.median(bar) <= BASSA_MIDDLE else 0
+        saving = _saving(bar, -sign, lines)
+        want = sign if saving >= (OTTAVA_GO_ON if current else OTTAVA_START) else 0
         if want != current:
             changes[b] = current = want
     return changes

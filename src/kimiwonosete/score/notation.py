@@ -226,9 +226,10 @@ def clef_changes(staff: Staff, ts: TimeSignature, n_bars: int) -> dict[int, str]
 
 #: staff lines as diatonic steps (octave * 7 + letter, C4 = 28): treble E4-F5, bass G2-A3
 TREBLE_LINES, BASS_LINES = (30, 38), (18, 26)
-#: an octave sign starts on a bar where it saves at least this many ledger lines per note (about
-#: every note at D6 or above, or at C2 or below) and goes on while it saves at least the second
-OTTAVA_START, OTTAVA_GO_ON = 2.0, 1.0
+#: an octave sign starts on a bar where it saves at least this many ledger lines per note (its
+#: notes around E6 or above, or A1 or below) and goes on while it saves at least the second. At
+#: 2.0 / 1.0 the smoke ragtime's right hand went in and out of 8va every two bars around D6.
+OTTAVA_START, OTTAVA_GO_ON = 2.5, 1.5
 
 
 def _diatonic(pitch: Pitch) -> int:
@@ -263,7 +264,7 @@ def ottava_changes(staff: Staff, index: int, ts: TimeSignature, n_bars: int) -> 
 
     >>> from kimiwonosete.score.model import Pitch
     >>> chord = lambda start, *p: Event(start, 48, tuple(Pitch(m, s, 0, o) for m, s, o in p))
-    >>> high = lambda start: chord(start, (81, "A", 5), (88, "E", 6), (93, "A", 6))
+    >>> high = lambda start: chord(start, (81, "A", 5), (91, "G", 6), (96, "C", 7))
     >>> mid = lambda start: chord(start, (72, "C", 5), (76, "E", 5))
     >>> ottava_changes(Staff("treble", [mid(0), high(48), high(96), mid(144)]), 0, TimeSignature(4, 4), 4)
     {1: 1, 3: 0}

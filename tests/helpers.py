@@ -59,6 +59,14 @@ def climbing_bass_score() -> Score:
     return Score("Clefs", TimeSignature(4, 4), KeySignature(0), 96.0, 4, [Staff("treble", treble), Staff("bass", bass)])
 
 
+def climbing_treble_score() -> Score:
+    """4/4: the right hand plays C5, G6 (8va), E7 (seven ledger lines: 15ma), then C5 again."""
+    c5, g6, e7, c3 = Pitch(72, "C", 0, 5), Pitch(91, "G", 0, 6), Pitch(100, "E", 0, 7), Pitch(48, "C", 0, 3)
+    treble = [Event(b * 48, 48, (p,), 80) for b, p in enumerate((c5, g6, e7, c5))]
+    bass = [Event(b * 48, 48, (c3,), 70) for b in range(4)]
+    return Score("Ottavas", TimeSignature(4, 4), KeySignature(0), 96.0, 4, [Staff("treble", treble), Staff("bass", bass)])
+
+
 def high_treble_score(bars_high: range = range(1, 3), n_bars: int = 4) -> Score:
     """4/4: the right hand plays G6 (four ledger lines) in ``bars_high``, C5 elsewhere."""
     c5, g6, c3 = Pitch(72, "C", 0, 5), Pitch(91, "G", 0, 6), Pitch(48, "C", 0, 3)

@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 
-from helpers import climbing_bass_score, high_treble_score, short_marker, two_voice_score
+from helpers import climbing_bass_score, climbing_treble_score, high_treble_score, short_marker, two_voice_score
 from kimiwonosete.engrave.lilypond import lilypond_source, render_pdf
 from kimiwonosete.errors import ToolError
 from kimiwonosete.notes import Note, Performance
@@ -113,6 +113,13 @@ def test_high_passage_gets_an_octave_sign() -> None:
     upper = source[source.index('\\new Staff = "upper"'):source.index('\\new Staff = "lower"')]
     assert re.findall(r"\\ottava #(-?\d)", upper) == ["1", "0"]
     assert "\\ottava" not in source[source.index('\\new Staff = "lower"'):]
+    assert render_pdf(source).startswith(b"%PDF")
+
+
+def test_a_passage_climbing_past_8va_gets_15ma() -> None:
+    source = lilypond_source(climbing_treble_score())
+    upper = source[source.index('\\new Staff = "upper"'):source.index('\\new Staff = "lower"')]
+    assert re.findall(r"\\ottava #(-?\d)", upper) == ["1", "2", "0"]
     assert render_pdf(source).startswith(b"%PDF")
 
 

@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from helpers import climbing_bass_score, high_treble_score, two_voice_score
+from helpers import climbing_bass_score, climbing_treble_score, high_treble_score, two_voice_score
 from kimiwonosete.engrave.musicxml import musicxml_bytes
 from kimiwonosete.score.model import (
     TICKS_PER_QUARTER,
@@ -76,7 +76,8 @@ def _linked_score() -> Score:
 
 
 #: Every kind of score the writer must get right, for the whole-document checks.
-SCORES = [_score, _pickup_score, two_voice_score, climbing_bass_score, _key_change_score, high_treble_score, _linked_score]
+SCORES = [_score, _pickup_score, two_voice_score, climbing_bass_score, _key_change_score, high_treble_score,
+          climbing_treble_score, _linked_score]
 
 
 def _parse(data: bytes) -> ET.Element:
@@ -262,3 +263,10 @@ def test_octave_sign_over_a_high_passage_is_opened_and_closed(high, expected) ->
     measures = _measures(_parse(musicxml_bytes(high_treble_score(high))))
     shifts = [(i, s.get("type")) for i, m in enumerate(measures) for s in m.iter("octave-shift")]
     assert shifts == expected
+
+
+def test_an_8va_turning_15ma_stops_the_one_and_starts_the_other() -> None:
+    measures = _measures(_parse(musicxml_bytes(climbing_treble_score())))
+    shifts = [(i, s.get("type"), s.get("size")) for i, m in enumerate(measures) for s in m.iter("octave-shift")]
+    assert shifts == [(1, "down", "8"), (2, "stop", "8"), (2, "down", "15"), (3, "stop", "15")]
+

@@ -107,13 +107,16 @@ def _tempo(measure: ET.Element, tempo: float) -> None:
     _sub(direction, "sound", tempo=bpm)
 
 
-def _octave_shift(measure: ET.Element, staff: int, shift: int) -> None:
-    """An 8va (``shift`` 1) or 8vb (-1) sign from here, or the end of one (0). The notes keep
-    their sounding pitch; MusicXML's type says which way the display moves."""
-    direction = _sub(measure, "direction", placement="above" if shift > 0 else "below")
-    kind = _sub(direction, "direction-type")
-    _sub(kind, "octave-shift", type={1: "down", -1: "up", 0: "stop"}[shift], size="8")
-    _sub(direction, "staff", staff)
+def _octave_shift(measure: ET.Element, staff: int, shift: int, before: int) -> None:
+    """The octave sign changing from ``before`` to ``shift`` here (1 8va, 2 15ma, -1 8vb, 0
+    none): the old one stops, the new one starts. The notes keep their sounding pitch;
+    MusicXML's type says which way the display moves."""
+    for value, kind in ((before, "stop"), (shift, "down" if shift > 0 else "up")):
+        if value == 0:
+            continue
+        direction = _sub(measure, "direction", placement="above" if value > 0 else "below")
+        _sub(_sub(direction, "direction-type"), "octave-shift", type=kind, size=str(7 * abs(value) + 1))
+        _sub(direction, "staff", staff)
 
 
 def _direction(measure: ET.Element, mark: str, staff: int) -> None:
@@ -193,6 +196,7 @@ def musicxml_bytes(score: Score) -> bytes:
     clefs = [clef_changes(staff, ts, n_bars) for staff in score.staves]
     keys = dict(score.key_changes)
     ottavas = [ottava_changes(staff, s, ts, n_bars) for s, staff in enumerate(score.staves)]
+    shifted = [0] * len(ottavas)  # each staff's octave sign in force
     for b in range(n_bars):
         # A pickup is measure 0, marked implicit so readers do not count it as bar 1.
         first = 0 if score.pickup else 1
@@ -210,7 +214,8 @@ def musicxml_bytes(score: Score) -> bytes:
             _tempo(measure, marks[b])
         for s, shifts in enumerate(ottavas):
             if b in shifts:
-                _octave_shift(measure, s + 1, shifts[b])
+                _octave_shift(measure, s + 1, shifts[b], shifted[s])
+                shifted[s] = shifts[b]
         written = 0  # how far the last stream wrote into the bar, to back up by before the next
         for k, (s, v, bars) in enumerate(streams):
             if v and all(w.is_rest for w in bars[b]):
@@ -224,9 +229,9 @@ def musicxml_bytes(score: Score) -> bytes:
                 tied_in[k] = frozenset(w.pitches) if w.tie else frozenset()
             written = sum(w.ticks for w in bars[b])
         if b == n_bars - 1:
-            for s, shifts in enumerate(ottavas):
-                if shifts and shifts[max(shifts)]:  # still shifted at the end: close it
-                    _octave_shift(measure, s + 1, 0)
+            for s, shift in enumerate(shifted):
+                if shift:  # still shifted at the end: close it
+                    _octave_shift(measure, s + 1, 0, shift)
             _sub(_sub(measure, "barline", location="right"), "bar-style", "light-heavy")
     ET.indent(root, space="  ")
     return (HEADER + ET.tostring(root, encoding="unicode") + "\n").encode("utf-8")

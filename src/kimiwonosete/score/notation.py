@@ -227,7 +227,8 @@ def clef_changes(staff: Staff, ts: TimeSignature, n_bars: int) -> dict[int, str]
 #: staff lines as diatonic steps (octave * 7 + letter, C4 = 28): treble E4-F5, bass G2-A3
 TREBLE_LINES, BASS_LINES = (30, 38), (18, 26)
 #: an octave sign starts on a bar where it saves at least this many ledger lines per note (its
-#: notes around E6 or above, or A1 or below) and goes on while it saves at least the second. At
+#: notes around E6 or above, or A1 or below; 15ma: a second octave saving as much again) and
+#: goes on while it saves at least the second. At
 #: 2.0 / 1.0 the smoke ragtime's right hand went in and out of 8va every two bars around D6.
 OTTAVA_START, OTTAVA_GO_ON = 2.5, 1.5
 
@@ -257,23 +258,29 @@ def _saving(bar: list[Pitch], shift: int, lines: tuple[int, int]) -> float:
 
 
 def ottava_changes(staff: Staff, index: int, ts: TimeSignature, n_bars: int) -> dict[int, int]:
-    """Bars where an octave sign starts or stops (bar index -> 1 for 8va, -1 for 8vb, 0 to stop):
-    8va over the upper staff (``index`` 0), 8vb under the lower one, where writing the bar's notes
-    an octave nearer the staff saves ``OTTAVA_START`` ledger lines a note, and on while it saves
-    ``OTTAVA_GO_ON``. A chord with its lowest notes near the staff still counts as high.
+    """Bars where an octave sign starts, changes or stops (bar index -> octaves the notes are
+    written nearer the staff: 1 for 8va, 2 for 15ma, -1 for 8vb, 0 to stop): above the upper
+    staff (``index`` 0), below the lower one. Each octave is taken where it saves
+    ``OTTAVA_START`` ledger lines a note, and kept while it saves ``OTTAVA_GO_ON``. A chord with
+    its lowest notes near the staff still counts as high.
 
     >>> from kimiwonosete.score.model import Pitch
     >>> chord = lambda start, *p: Event(start, 48, tuple(Pitch(m, s, 0, o) for m, s, o in p))
     >>> high = lambda start: chord(start, (81, "A", 5), (91, "G", 6), (96, "C", 7))
     >>> mid = lambda start: chord(start, (72, "C", 5), (76, "E", 5))
-    >>> ottava_changes(Staff("treble", [mid(0), high(48), high(96), mid(144)]), 0, TimeSignature(4, 4), 4)
-    {1: 1, 3: 0}
+    >>> top = lambda start: chord(start, (100, "E", 7), (103, "G", 7))
+    >>> ottava_changes(Staff("treble", [mid(0), high(48), top(96), mid(144)]), 0, TimeSignature(4, 4), 4)
+    {1: 1, 2: 2, 3: 0}
     """
-    sign, lines = (1, TREBLE_LINES) if index == 0 else (-1, BASS_LINES)
+    sign, lines, most = (1, TREBLE_LINES, 2) if index == 0 else (-1, BASS_LINES, 1)
     changes, current = {}, 0
     for b, bar in enumerate(_bar_pitches(staff, ts, n_bars, sounding=True)):
-        saving = _saving(bar, -sign, lines)
-        want = sign if saving >= (OTTAVA_GO_ON if current else OTTAVA_START) else 0
+        want, saved = 0, 0.0
+        for octaves in range(1, most + 1):
+            total = _saving(bar, -sign * octaves, lines)
+            if total - saved < (OTTAVA_GO_ON if abs(current) >= octaves else OTTAVA_START):
+                break
+            want, saved = sign * octaves, total
         if want != current:
             changes[b] = current = want
     return changes

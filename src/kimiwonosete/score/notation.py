@@ -228,8 +228,8 @@ def clef_changes(staff: Staff, ts: TimeSignature, n_bars: int) -> dict[int, str]
 TREBLE_LINES, BASS_LINES = (30, 38), (18, 26)
 #: an octave sign starts on a bar where it saves at least this many ledger lines per note (its
 #: notes around E6 or above, or A1 or below; 15ma: a second octave saving as much again) and
-#: goes on while it saves at least the second. At
-#: 2.0 / 1.0 the smoke ragtime's right hand went in and out of 8va every two bars around D6.
+#: goes on while it saves at least the second. At 2.0 / 1.0 the smoke ragtime's right hand went
+#: in and out of 8va every two bars around D6.
 OTTAVA_START, OTTAVA_GO_ON = 2.5, 1.5
 
 
@@ -251,10 +251,8 @@ def _saving(bar: list[Pitch], shift: int, lines: tuple[int, int]) -> float:
     """Ledger lines per note saved by writing ``bar`` ``shift`` octaves away (8va: -1)."""
     if not bar:
         return 0.0
-    steps = np.array([_diatonic(p) for p in bar])
-    before = [ledger_lines(int(s), lines) for s in steps]
-    after = [ledger_lines(int(s) + 7 * shift, lines) for s in steps]
-    return (sum(before) - sum(after)) / len(bar)
+    steps = [_diatonic(p) for p in bar]
+    return sum(ledger_lines(s, lines) - ledger_lines(s + 7 * shift, lines) for s in steps) / len(bar)
 
 
 def ottava_changes(staff: Staff, index: int, ts: TimeSignature, n_bars: int) -> dict[int, int]:

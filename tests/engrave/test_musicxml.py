@@ -269,4 +269,3 @@ def test_an_8va_turning_15ma_stops_the_one_and_starts_the_other() -> None:
     measures = _measures(_parse(musicxml_bytes(climbing_treble_score())))
     shifts = [(i, s.get("type"), s.get("size")) for i, m in enumerate(measures) for s in m.iter("octave-shift")]
     assert shifts == [(1, "down", "8"), (2, "stop", "8"), (2, "down", "15"), (3, "stop", "15")]
-

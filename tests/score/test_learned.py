@@ -36,6 +36,7 @@ def test_the_minuet_is_three_four_in_g_major_with_its_bar_lines():
     expected = 0.3 + bar_s * np.arange(8)
     assert np.abs(downbeats[first : first + 8] - expected).max() < 0.07
 
+
 def test_the_minuet_hands_go_to_their_staves():
     midi = example_midi()
     hand = {(round(n.start, 6), n.pitch): h for h, inst in enumerate(midi.instruments) for n in inst.notes}

@@ -123,3 +123,15 @@ def test_features_of_a_rendering_are_finite(tmp_path, seed):
     r = render(_piece(tmp_path), seed)
     x = note_features(r.onset, r.offset, r.pitch, r.velocity)
     assert np.isfinite(x).all() and x.shape == (len(r.onset), N_FEATURES)
+
+
+def test_a_short_piece_keeps_a_musical_tempo_whatever_the_seed(tmp_path):
+    """The tempo drift is smoothed over 16 bars: over an 8-bar piece it must stay a drift, not
+    scale the whole piece far outside the base tempo's range (beats of 0.25-2 s)."""
+    piece = _piece(tmp_path)
+    for seed in range(60):
+        r = render(piece, seed)
+        on_down = r.targets["downbeat"] == 1
+        down = r.onset[on_down & (r.pitch == r.pitch[on_down].min())]  # the bass, once a bar
+        beat_s = np.median(np.diff(down)) / 3
+        assert 0.15 < beat_s < 3.5, (seed, beat_s)

@@ -23,16 +23,11 @@ import os
 import sys
 from pathlib import Path
 
-import numpy as np
 import pretty_midi
 
-from notation import find_items
+from notation import find_items, read_annotations
 
 SCORE_MIDI, SCORE_ANNOTATIONS, SCORE_XML = "midi_score.mid", "midi_score_annotations.txt", "xml_score.musicxml"
-
-
-def beat_times(path: Path) -> np.ndarray:
-    return np.array([float(line.split("\t")[0]) for line in path.read_text().splitlines() if line.strip()])
 
 
 def deadpan(perf_ann: Path, out_dir: Path) -> bool:
@@ -40,7 +35,7 @@ def deadpan(perf_ann: Path, out_dir: Path) -> bool:
     score_mid, score_ann = perf_ann.with_name(SCORE_MIDI), perf_ann.with_name(SCORE_ANNOTATIONS)
     if not (score_mid.exists() and score_ann.exists()):
         return False
-    played, written = beat_times(perf_ann), beat_times(score_ann)
+    played, written = read_annotations(perf_ann).beats, read_annotations(score_ann).beats
     if len(played) != len(written) or len(played) < 2:
         return False
     scale = (played[-1] - played[0]) / (written[-1] - written[0])

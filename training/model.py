@@ -36,13 +36,17 @@ class Block(nn.Module):
 
 
 class ScoreNet(nn.Module):
-    def __init__(self, channels: int = 96, dilations: tuple[int, ...] = (1, 2, 4, 8, 16, 32, 64, 128) * 2) -> None:
+    """The note model by default; the bar model (``kimiwonosete.score.learned.bars``) is the same
+    stack over beats, with its own inputs, heads and dilations."""
+
+    def __init__(self, channels: int = 96, dilations: tuple[int, ...] = (1, 2, 4, 8, 16, 32, 64, 128) * 2,
+                 n_in: int = N_FEATURES, heads: dict[str, int] = HEADS) -> None:
         super().__init__()
         self.dilations = dilations
-        self.inp = nn.Linear(N_FEATURES, channels)
+        self.inp = nn.Linear(n_in, channels)
         self.blocks = nn.ModuleList(Block(channels, d) for d in dilations)
         self.norm = nn.LayerNorm(channels, eps=LN_EPS)
-        self.out = nn.Linear(channels, sum(HEADS.values()))
+        self.out = nn.Linear(channels, sum(heads.values()))
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         h = self.inp(x)

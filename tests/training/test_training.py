@@ -1,5 +1,5 @@
-"""Training: data preparation on tiny generated scores, the renderer, a few training steps, and
-the exported weights running the same in NumPy as in torch."""
+"""Training: data preparation on tiny generated scores, the renderer, the bar model's beat grids,
+a few training steps of both models, and the exported weights running the same in NumPy as in torch."""
 
 from __future__ import annotations
 
@@ -14,9 +14,11 @@ from kimiwonosete.engrave.musicxml import musicxml_bytes
 from kimiwonosete.examples import example_midi
 from kimiwonosete.notes import Note, Performance
 from kimiwonosete.score.build import build_score
+from kimiwonosete.score.learned import bars
 from kimiwonosete.score.learned.features import N_FEATURES, note_features
 from kimiwonosete.score.learned.net import forward
 from kimiwonosete.score.learned.vocab import METERS
+from training import train_bars as bars_training
 from training.corpus import read_lieder, read_mutopia_midi
 from training.model import ScoreNet
 from training.render import TARGETS, render
@@ -135,3 +137,38 @@ def test_a_short_piece_keeps_a_musical_tempo_whatever_the_seed(tmp_path):
         down = r.onset[on_down & (r.pitch == r.pitch[on_down].min())]  # the bass, once a bar
         beat_s = np.median(np.diff(down)) / 3
         assert 0.15 < beat_s < 3.5, (seed, beat_s)
+
+
+def test_the_played_grid_has_a_beat_per_beat_and_its_bar_lines(tmp_path):
+    """8 bars of 3/4: 24 beats, a bar line on every third, each bar of 3 beats."""
+    grid, down, cls = bars_training.played_grid(render(_piece(tmp_path), 3))
+    assert len(grid) == 24 and np.all(np.diff(grid) > 0.2)
+    assert np.nonzero(down == 1)[0].tolist() == list(range(0, 24, 3))
+    assert set(cls.tolist()) == {bars.BAR_BEATS.index(3)}
+
+
+def test_the_grid_at_other_levels_keeps_the_bar_lines_where_they_fall(tmp_path):
+    grid, down, cls = bars_training.played_grid(render(_piece(tmp_path), 3))
+    t, d, c = bars_training.at_level(grid, down, cls, "double")
+    assert len(t) == 47 and np.array_equal(t[::2], grid)
+    assert np.nonzero(d == 1)[0].tolist() == list(range(0, 47, 6)) and (c == -1).all()  # 6 beats: no class
+    t, d, c = bars_training.at_level(grid, down, cls, "half")
+    assert len(t) == 12 and (d == -1).all()  # 3/4 at half speed: bar lines between the beats
+
+
+def test_a_few_bar_model_steps_lower_the_loss(tmp_path):
+    torch.manual_seed(0)
+    xs, ys = bars_training.build_set([_piece(tmp_path)], renders=2, seed=0)
+    assert xs[0].shape[1] == bars.N_FEATURES and ys[0].shape[1] == 2
+    net = ScoreNet(16, (1, 2, 4), bars.N_FEATURES, bars.HEADS)
+    opt = torch.optim.Adam(net.parameters(), lr=1e-2)
+    rng = np.random.default_rng(0)
+    x0, y0 = next(bars_training.batches(xs, ys, 16, 4, rng))
+    first = bars_training.losses(net(x0), y0)[0].item()
+    for _ in range(40):
+        xb, yb = next(bars_training.batches(xs, ys, 16, 4, rng))
+        loss, _ = bars_training.losses(net(xb), yb)
+        opt.zero_grad()
+        loss.backward()
+        opt.step()
+    assert bars_training.losses(net(x0), y0)[0].item() < 0.7 * first

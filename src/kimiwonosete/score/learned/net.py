@@ -28,19 +28,19 @@ def _dilated(x: np.ndarray, w: np.ndarray, b: np.ndarray, d: int) -> np.ndarray:
     return xp[:t] @ w[0] + xp[d : d + t] @ w[1] + xp[2 * d : 2 * d + t] @ w[2] + b
 
 
-def forward(weights: dict[str, np.ndarray], x: np.ndarray) -> dict[str, np.ndarray]:
-    """Per-note outputs (logits) of each head for features ``x`` (n, N_FEATURES)."""
+def forward(weights: dict[str, np.ndarray], x: np.ndarray, heads: dict[str, int] = HEADS) -> dict[str, np.ndarray]:
+    """Outputs (logits) of each head for inputs ``x`` (one row per note, or per beat for the bar model)."""
     h = x.astype(np.float32) @ weights["inp.w"] + weights["inp.b"]
     for i, d in enumerate(weights["dilations"].tolist()):
         z = _layer_norm(h, weights[f"{i}.norm.g"], weights[f"{i}.norm.b"])
         z = np.maximum(_dilated(z, weights[f"{i}.conv.w"], weights[f"{i}.conv.b"], d), 0)
         h = h + z @ weights[f"{i}.mix.w"] + weights[f"{i}.mix.b"]
     out = _layer_norm(h, weights["norm.g"], weights["norm.b"]) @ weights["out.w"] + weights["out.b"]
-    heads, start = {}, 0
-    for name, size in HEADS.items():
-        heads[name] = out[:, start : start + size]
+    split, start = {}, 0
+    for name, size in heads.items():
+        split[name] = out[:, start : start + size]
         start += size
-    return heads
+    return split
 
 
 @lru_cache(maxsize=1)

@@ -1,0 +1,163 @@
+"""The bar model: where bar lines fall on a beat grid, from what happens on and between beats.
+
+The note model hears each note among its neighbours; bar lines are a pattern over whole bars
+(where the bass and the harmony change, which beats carry long notes, where the tempo
+breathes). So the bar model reads one row per beat, summarised from the notes, and a stack of
+dilated convolutions over the beats (``net.forward``, receptive field 125 beats) gives each
+beat's odds of starting a bar and of its bar holding 2, 3 or 4 beats.
+"""
+
+from __future__ import annotations
+
+from functools import lru_cache
+from importlib import resources
+
+import numpy as np
+
+from kimiwonosete.score.learned.net import forward
+
+WEIGHTS = "bar_tcn.npz"
+HEADS = {"downbeat": 1, "beats": 3}
+BAR_BEATS = (2, 3, 4)  # the classes of the ``beats`` head
+N_FEATURES = 20
+AT_SHARE, AT_MAX_S = 0.2, 0.07  # a note this close to a beat (share of its period; at most) is on it
+LOCAL = 4  # beats either side of the local tempo and density
+
+
+def _window_sum(x: np.ndarray, lo: int, hi: int) -> np.ndarray:
+    """Row i: the sum of rows i + lo .. i + hi - 1 (rows outside count as zero)."""
+    n = len(x)
+    c = np.concatenate([np.zeros((1,) + x.shape[1:]), np.cumsum(x, axis=0)])
+    a = np.clip(np.arange(n) + lo, 0, n)
+    b = np.clip(np.arange(n) + hi, 0, n)
+    return c[b] - c[a]
+
+
+def _distance(a: np.ndarray, b: np.ndarray) -> np.ndarray:
+    """Cosine distance between rows (1 where either is empty)."""
+    na, nb = np.linalg.norm(a, axis=1), np.linalg.norm(b, axis=1)
+    cos = (a * b).sum(axis=1) / np.maximum(na * nb, 1e-9)
+    return np.where((na > 0) & (nb > 0), 1.0 - cos, 1.0)
+
+
+def beat_features(beats: np.ndarray, onset: np.ndarray, offset: np.ndarray, pitch: np.ndarray,
+                  velocity: np.ndarray) -> np.ndarray:
+    """``(len(beats), N_FEATURES)`` float32 rows, one per beat (times in seconds, notes sorted by onset).
+
+    A beat's notes are those on it (within ``AT_SHARE`` of its period); its span runs to the
+    next beat. Pitches enter only as differences and pitch-class sets, so a transposed piece
+    reads the same.
+
+    >>> beats = np.arange(8) * 0.5
+    >>> x = beat_features(beats, beats.copy(), beats + 0.4, np.tile([40, 60], 4), np.full(8, 64))
+    >>> x.shape, bool(x[0, 0] > 0)
+    ((8, 20), True)
+    """
+    beats = np.asarray(beats, dtype=float)
+    n = len(beats)
+    x = np.zeros((n, N_FEATURES), dtype=np.float32)
+    if n < 2 or len(onset) == 0:
+        return x
+    onset = np.asarray(onset, dtype=float)
+    pitch = np.asarray(pitch, dtype=int)
+    velocity = np.asarray(velocity, dtype=float)
+    period = np.diff(beats, append=2 * beats[-1] - beats[-2])
+    period = np.maximum(period, 1e-3)
+    tol = np.minimum(AT_SHARE * period, AT_MAX_S)
+    starts = np.maximum.accumulate(beats - tol)  # beats closer than their tolerances keep their order
+    bounds = np.searchsorted(onset, np.append(starts, beats[-1] + period[-1] - tol[-1]))
+    at_hi = np.searchsorted(onset, beats + tol, side="right")
+    beat_of = np.searchsorted(starts, onset, side="right") - 1  # each note's beat span (-1: before the grid)
+    inside = (beat_of >= 0) & (onset < beats[-1] + period[-1])
+    on_beat = inside & (onset <= (beats + tol)[np.clip(beat_of, 0, n - 1)])
+    span_count = np.diff(bounds).astype(float)
+    at_count = (at_hi - bounds[:-1]).astype(float)
+    dur_beats = np.minimum(offset - onset, 8.0 * period[np.clip(beat_of, 0, n - 1)]) / period[np.clip(beat_of, 0, n - 1)]
+    idx = np.clip(beat_of, 0, n - 1)
+    # Chroma of each beat's span, by how long its notes sound (at most two beats).
+    chroma = np.zeros((n, 12))
+    np.add.at(chroma, (idx[inside], pitch[inside] % 12), np.minimum(dur_beats[inside], 2.0))
+    lo_at = np.full(n, 999)
+    hi_at = np.full(n, -999)
+    lo_span = np.full(n, 999)
+    np.minimum.at(lo_at, idx[on_beat], pitch[on_beat])
+    np.maximum.at(hi_at, idx[on_beat], pitch[on_beat])
+    np.minimum.at(lo_span, idx[inside], pitch[inside])
+    vel_at = np.zeros(n)
+    np.maximum.at(vel_at, idx[on_beat], velocity[on_beat])
+    dur_at = np.zeros(n)
+    np.maximum.at(dur_at, idx[on_beat], dur_beats[on_beat])
+    sum_at = np.zeros(n)
+    np.add.at(sum_at, idx[on_beat], dur_beats[on_beat])
+    has = at_count > 0
+    any_span = span_count > 0
+    # Reference levels around each beat: pitch, loudness, density, tempo.
+    ref_pitch = np.where(any_span, lo_span, np.nan)
+    mean_lo = np.array([np.nanmean(ref_pitch[max(0, i - LOCAL): i + LOCAL + 1]) if np.isfinite(
+        ref_pitch[max(0, i - LOCAL): i + LOCAL + 1]).any() else 60.0 for i in range(n)])
+    vel_sum = np.zeros(n)
+    np.add.at(vel_sum, idx[inside], velocity[inside])
+    local_v = _window_sum(vel_sum, -LOCAL, LOCAL + 1) / np.maximum(_window_sum(span_count, -LOCAL, LOCAL + 1), 1)
+    local_n = _window_sum(span_count, -LOCAL, LOCAL + 1) / (2 * LOCAL + 1)
+    log_p = np.log2(period)
+    med_p = np.array([np.median(log_p[max(0, i - LOCAL): i + LOCAL + 1]) for i in range(n)])
+    x[:, 0] = np.log1p(at_count) / 2.0
+    x[:, 1] = np.log1p(span_count) / 3.0
+    x[:, 2] = has
+    x[:, 3] = np.where(has, (lo_at - mean_lo) / 12.0, 0.0)
+    x[:, 4] = np.where(any_span, (lo_span - mean_lo) / 12.0, 0.0)
+    x[:, 5] = np.where(has, (hi_at - lo_at) / 24.0, 0.0)
+    x[:, 6] = np.where(has, (vel_at - local_v) / 32.0, 0.0)
+    x[:, 7] = np.where(has, np.clip(np.log2(np.maximum(dur_at, 1 / 16)), -4, 3) / 3.0, -4 / 3)
+    x[:, 8] = np.log1p(sum_at) / 2.0
+    x[:, 9] = log_p - med_p
+    x[:, 10] = np.diff(log_p, prepend=log_p[0])
+    x[:, 11] = _distance(chroma, _window_sum(chroma, -1, 0))
+    for j, w in enumerate((2, 3, 4)):
+        x[:, 12 + j] = _distance(_window_sum(chroma, 0, w), _window_sum(chroma, -w, 0))
+    prev_lo = np.r_[999, lo_at[:-1]]
+    x[:, 15] = np.where(has & (prev_lo < 999), np.minimum(np.abs(lo_at - prev_lo), 12) / 12.0, 0.0)
+    present = chroma > 0
+    x[:, 16] = (present & ~np.r_[np.zeros((1, 12), bool), present[:-1]]).sum(axis=1) / 6.0
+    x[:, 17] = at_count / np.maximum(span_count, 1)
+    x[:, 18] = np.log2((span_count + 1) / (local_n + 1))
+    x[:, 19] = np.where(has, (lo_at <= lo_span) & (lo_at - mean_lo < 0), 0.0)
+    return x
+
+
+def bar_posteriors(x: np.ndarray, weights: dict[str, np.ndarray] | None = None) -> tuple[np.ndarray, np.ndarray]:
+    """Per beat: the log odds of starting a bar, and log probabilities of 2, 3, 4 beats in its bar."""
+    out = forward(weights or shipped_weights(), x, HEADS)
+    z = out["beats"] - out["beats"].max(axis=1, keepdims=True)
+    return out["downbeat"][:, 0], z - np.log(np.exp(z).sum(axis=1, keepdims=True))
+
+
+def best_bars(down: np.ndarray, meter: np.ndarray, choices: tuple[int, ...] = BAR_BEATS) -> tuple[int, int]:
+    """(beats in the bar among ``choices``, index of a downbeat) that best explain per-beat
+    evidence: ``down`` the log odds of each beat starting a bar, ``meter`` (n, 3) log
+    probabilities of 2, 3, 4 beats.
+
+    >>> down = np.where(np.arange(12) % 3 == 1, 2.0, -2.0)
+    >>> best_bars(down, np.log(np.full((12, 3), 1 / 3)))
+    (3, 1)
+    """
+    n = len(down)
+    on, off = -np.logaddexp(0, -down), -np.logaddexp(0, down)  # log sigmoid of +-down
+    best, choice = -np.inf, (4, 0)
+    for c, m in enumerate(BAR_BEATS):
+        if m not in choices:
+            continue
+        for phase in range(min(m, n)):
+            hit = (np.arange(n) - phase) % m == 0
+            s = float(np.where(hit, on, off).sum() + meter[:, c].sum())
+            if s > best:
+                best, choice = s, (m, phase)
+    return choice
+
+
+@lru_cache(maxsize=1)
+def shipped_weights() -> dict[str, np.ndarray]:
+    """The bar model's trained weights that come with the package (read once)."""
+    with resources.files("kimiwonosete.score.learned").joinpath(WEIGHTS).open("rb") as f:
+        data = np.load(f)
+        return {k: data[k].astype(np.float32) if k != "dilations" else data[k] for k in data.files}

@@ -1,0 +1,45 @@
+"""The bar model: beat rows that read a transposed piece the same, shipped weights, and bar
+lines chosen from per-beat evidence."""
+
+from __future__ import annotations
+
+import numpy as np
+
+from kimiwonosete.examples import BEATS_PER_BAR, TEMPO_QPM, example_midi
+from kimiwonosete.score.learned import bars
+
+
+def _minuet():
+    midi = example_midi()
+    notes = sorted((n.start, n.end, n.pitch, n.velocity) for inst in midi.instruments for n in inst.notes)
+    return tuple(np.array(c) for c in zip(*notes))
+
+
+def _minuet_beats(onset):
+    beat_s = 60.0 / TEMPO_QPM
+    return 0.3 + beat_s * np.arange(int((onset.max() - 0.3) / beat_s) + 1)
+
+
+def test_beat_rows_are_finite_and_the_same_for_a_transposed_piece():
+    onset, offset, pitch, velocity = _minuet()
+    beats = _minuet_beats(onset)
+    x = bars.beat_features(beats, onset, offset, pitch, velocity)
+    assert x.shape == (len(beats), bars.N_FEATURES) and np.isfinite(x).all()
+    assert np.allclose(x, bars.beat_features(beats, onset, offset, pitch + 5, velocity))
+    assert not np.allclose(x, bars.beat_features(beats + 0.25, onset, offset, pitch, velocity))
+
+
+def test_the_shipped_bar_model_finds_the_minuets_bars_on_its_beats():
+    onset, offset, pitch, velocity = _minuet()
+    beats = _minuet_beats(onset)
+    down, meter = bars.bar_posteriors(bars.beat_features(beats, onset, offset, pitch, velocity))
+    assert down.shape == (len(beats),) and np.allclose(np.exp(meter).sum(axis=1), 1, atol=1e-4)
+    m, phase = bars.best_bars(down, meter)
+    assert (m, phase) == (BEATS_PER_BAR, 0)
+
+
+def test_best_bars_follows_the_meter_evidence_where_bar_lines_are_unclear():
+    down = np.zeros(24)
+    two = np.log(np.tile([0.8, 0.1, 0.1], (24, 1)))
+    assert bars.best_bars(down, two)[0] == 2
+    assert bars.best_bars(down, two[:, ::-1])[0] == 4

@@ -53,13 +53,14 @@ def build_set(pieces, renders: int, seed: int) -> tuple[list[np.ndarray], list[n
 
 
 def batches(xs, ys, length: int, batch: int, rng: np.random.Generator):
-    """Random crops, each piece drawn in proportion to its notes, about one pass over the notes."""
+    """Random crops, each sequence (notes, or the bar model's beats) drawn in proportion to its
+    length, about one pass over all of them."""
     sizes = np.array([len(x) for x in xs], dtype=float)
     total = int(sizes.sum())
     for _ in range(max(1, total // (length * batch))):
         picks = rng.choice(len(xs), batch, p=sizes / sizes.sum())
         xb = np.zeros((batch, length, xs[0].shape[1]), dtype=np.float32)
-        yb = np.full((batch, length, len(TARGETS)), UNKNOWN, dtype=np.int64)
+        yb = np.full((batch, length, ys[0].shape[1]), UNKNOWN, dtype=np.int64)
         for j, k in enumerate(picks):
             n = len(xs[k])
             start = int(rng.integers(0, max(1, n - length + 1)))

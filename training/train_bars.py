@@ -24,12 +24,13 @@ from torch.nn import functional as F
 
 from kimiwonosete.score.learned import bars
 from kimiwonosete.score.learned.features import chord_ids
+from kimiwonosete.score.learned.net import log_softmax
 from kimiwonosete.score.learned.vocab import METERS, UNKNOWN
 from kimiwonosete.score.model import TimeSignature
 from training.model import ScoreNet
 from training.prepare import load_part
 from training.render import Rendered, render
-from training.train import _write_weights, held_out
+from training.train import _write_weights, batches, held_out
 
 PACKAGE_WEIGHTS = Path(__file__).resolve().parents[1] / "src/kimiwonosete/score/learned" / bars.WEIGHTS
 DILATIONS = (1, 2, 4, 8, 16) * 2  # receptive field 1 + 2 * 2 * 31 = 125 beats
@@ -51,7 +52,7 @@ def played_grid(perf: Rendered) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         return np.zeros(0), np.zeros(0, np.int64), np.zeros(0, np.int64)
     group = chord_ids(t, BEAT_CHORD_S)
     k = int(group[-1]) + 1
-    times = np.array([np.median(t[group == g]) for g in range(k)])
+    times = np.array([np.median(c) for c in np.split(t, np.flatnonzero(np.diff(group)) + 1)])
     down = np.zeros(k, np.int64)
     np.maximum.at(down, group, perf.targets["downbeat"][on].astype(np.int64))
     meter = np.full(k, UNKNOWN, np.int64)
@@ -114,22 +115,6 @@ def build_set(pieces, renders: int, seed: int) -> tuple[list[np.ndarray], list[n
     return xs, ys
 
 
-def batches(xs, ys, length: int, batch: int, rng: np.random.Generator):
-    """Random crops, each rendering drawn in proportion to its beats, about one pass over them."""
-    sizes = np.array([len(x) for x in xs], dtype=float)
-    for _ in range(max(1, int(sizes.sum()) // (length * batch))):
-        picks = rng.choice(len(xs), batch, p=sizes / sizes.sum())
-        xb = np.zeros((batch, length, bars.N_FEATURES), dtype=np.float32)
-        yb = np.full((batch, length, 2), UNKNOWN, dtype=np.int64)
-        for j, k in enumerate(picks):
-            n = len(xs[k])
-            start = int(rng.integers(0, max(1, n - length + 1)))
-            seg = slice(start, start + length)
-            xb[j, : min(length, n - start)] = xs[k][seg]
-            yb[j, : min(length, n - start)] = ys[k][seg]
-        yield torch.from_numpy(xb), torch.from_numpy(yb)
-
-
 def losses(out: torch.Tensor, y: torch.Tensor) -> tuple[torch.Tensor, dict[str, tuple[float, int]]]:
     total = out.new_zeros(())
     stats = {}
@@ -162,8 +147,7 @@ def evaluate(net: ScoreNet, xs, ys) -> dict[str, float]:
                 sums[k][0] += c
                 sums[k][1] += m
             o = out[0].numpy()
-            z = o[:, 1:4] - o[:, 1:4].max(axis=1, keepdims=True)
-            m, phase = bars.best_bars(o[:, 0], z - np.log(np.exp(z).sum(axis=1, keepdims=True)))
+            m, phase = bars.best_bars(o[:, 0], log_softmax(o[:, 1:4]))
             known = y[:, 0] != UNKNOWN
             guess = (np.arange(len(x)) - phase) % m == 0
             if known.any() and (y[known, 0] == 1).any():

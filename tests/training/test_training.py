@@ -163,10 +163,10 @@ def test_a_few_bar_model_steps_lower_the_loss(tmp_path):
     net = ScoreNet(16, (1, 2, 4), bars.N_FEATURES, bars.HEADS)
     opt = torch.optim.Adam(net.parameters(), lr=1e-2)
     rng = np.random.default_rng(0)
-    x0, y0 = next(bars_training.batches(xs, ys, 16, 4, rng))
+    x0, y0 = next(batches(xs, ys, 16, 4, rng))
     first = bars_training.losses(net(x0), y0)[0].item()
     for _ in range(40):
-        xb, yb = next(bars_training.batches(xs, ys, 16, 4, rng))
+        xb, yb = next(batches(xs, ys, 16, 4, rng))
         loss, _ = bars_training.losses(net(xb), yb)
         opt.zero_grad()
         loss.backward()

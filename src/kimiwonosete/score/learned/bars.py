@@ -9,12 +9,9 @@ beat's odds of starting a bar and of its bar holding 2, 3 or 4 beats.
 
 from __future__ import annotations
 
-from functools import lru_cache
-from importlib import resources
-
 import numpy as np
 
-from kimiwonosete.score.learned.net import forward
+from kimiwonosete.score.learned.net import forward, log_softmax, packaged_weights
 
 WEIGHTS = "bar_tcn.npz"
 HEADS = {"downbeat": 1, "beats": 3}
@@ -68,12 +65,12 @@ def beat_features(beats: np.ndarray, onset: np.ndarray, offset: np.ndarray, pitc
     bounds = np.searchsorted(onset, np.append(starts, beats[-1] + period[-1] - tol[-1]))
     at_hi = np.searchsorted(onset, beats + tol, side="right")
     beat_of = np.searchsorted(starts, onset, side="right") - 1  # each note's beat span (-1: before the grid)
+    idx = np.clip(beat_of, 0, n - 1)
     inside = (beat_of >= 0) & (onset < beats[-1] + period[-1])
-    on_beat = inside & (onset <= (beats + tol)[np.clip(beat_of, 0, n - 1)])
+    on_beat = inside & (onset <= (beats + tol)[idx])
     span_count = np.diff(bounds).astype(float)
     at_count = (at_hi - bounds[:-1]).astype(float)
-    dur_beats = np.minimum(offset - onset, 8.0 * period[np.clip(beat_of, 0, n - 1)]) / period[np.clip(beat_of, 0, n - 1)]
-    idx = np.clip(beat_of, 0, n - 1)
+    dur_beats = np.minimum(offset - onset, 8.0 * period[idx]) / period[idx]
     # Chroma of each beat's span, by how long its notes sound (at most two beats).
     chroma = np.zeros((n, 12))
     np.add.at(chroma, (idx[inside], pitch[inside] % 12), np.minimum(dur_beats[inside], 2.0))
@@ -127,9 +124,8 @@ def beat_features(beats: np.ndarray, onset: np.ndarray, offset: np.ndarray, pitc
 
 def bar_posteriors(x: np.ndarray, weights: dict[str, np.ndarray] | None = None) -> tuple[np.ndarray, np.ndarray]:
     """Per beat: the log odds of starting a bar, and log probabilities of 2, 3, 4 beats in its bar."""
-    out = forward(weights or shipped_weights(), x, HEADS)
-    z = out["beats"] - out["beats"].max(axis=1, keepdims=True)
-    return out["downbeat"][:, 0], z - np.log(np.exp(z).sum(axis=1, keepdims=True))
+    out = forward(weights or packaged_weights(WEIGHTS), x, HEADS)
+    return out["downbeat"][:, 0], log_softmax(out["beats"])
 
 
 def best_bars(down: np.ndarray, meter: np.ndarray, choices: tuple[int, ...] = BAR_BEATS) -> tuple[int, int]:
@@ -153,11 +149,3 @@ def best_bars(down: np.ndarray, meter: np.ndarray, choices: tuple[int, ...] = BA
             if s > best:
                 best, choice = s, (m, phase)
     return choice
-
-
-@lru_cache(maxsize=1)
-def shipped_weights() -> dict[str, np.ndarray]:
-    """The bar model's trained weights that come with the package (read once)."""
-    with resources.files("kimiwonosete.score.learned").joinpath(WEIGHTS).open("rb") as f:
-        data = np.load(f)
-        return {k: data[k].astype(np.float32) if k != "dilations" else data[k] for k in data.files}

@@ -40,7 +40,7 @@ from kimiwonosete.score import beats as rules
 from kimiwonosete.score.beats import extension
 from kimiwonosete.score.learned import bars
 from kimiwonosete.score.learned.features import chord_ids, note_features
-from kimiwonosete.score.learned.net import forward, shipped_weights
+from kimiwonosete.score.learned.net import forward, log_softmax, shipped_weights
 from kimiwonosete.score.learned.vocab import METERS
 from kimiwonosete.score.meter import is_compound
 from kimiwonosete.score.model import TimeSignature
@@ -78,11 +78,6 @@ class Analysis:
 
 def _sigmoid(x: np.ndarray) -> np.ndarray:
     return 1.0 / (1.0 + np.exp(-x))
-
-
-def _log_softmax(x: np.ndarray) -> np.ndarray:
-    z = x - x.max(axis=-1, keepdims=True)
-    return z - np.log(np.exp(z).sum(axis=-1, keepdims=True))
 
 
 def activation_periods(chord_time: np.ndarray, p_beat: np.ndarray, n_frames: int) -> np.ndarray:
@@ -178,11 +173,16 @@ def _extend(beats: np.ndarray, positions: np.ndarray, first: float, last: float,
     return np.concatenate([head, beats, tail]), pos
 
 
+def _nearest_chord(chord_time: np.ndarray, beats: np.ndarray) -> np.ndarray:
+    """The index of the chord nearest each beat (``chord_time`` sorted, at least two chords)."""
+    j = np.clip(np.searchsorted(chord_time, beats), 1, len(chord_time) - 1)
+    return np.where(np.abs(chord_time[j - 1] - beats) < np.abs(chord_time[j] - beats), j - 1, j)
+
+
 def _note_odds(beats: np.ndarray, chord_time: np.ndarray, p_beat: np.ndarray, p_down: np.ndarray) -> np.ndarray:
     """The note model's log odds of each beat being a downbeat rather than another beat: those
     of the chord on it (0 where none is within ``SNAP_S``), each posterior over its prior."""
-    j = np.clip(np.searchsorted(chord_time, beats), 1, len(chord_time) - 1)
-    nearest = np.where(np.abs(chord_time[j - 1] - beats) < np.abs(chord_time[j] - beats), j - 1, j)
+    nearest = _nearest_chord(chord_time, beats)
     pd = np.minimum(p_down, p_beat)[nearest]
     other = np.maximum(p_beat[nearest] - pd, EPS) / (PRIOR_BEAT - PRIOR_DOWNBEAT)
     odds = np.log(np.maximum(pd, EPS) / PRIOR_DOWNBEAT) - np.log(other)
@@ -230,24 +230,22 @@ def analyse(notes: list[Note], duration: float, weights: dict[str, np.ndarray] |
         return None
     m = max(paths, key=lambda k: paths[k][0])
     _, frames, positions = paths[m]
-    votes = _log_softmax(out["meter"]).sum(axis=0)
+    votes = log_softmax(out["meter"]).sum(axis=0)
     beats = frames / FPS
     # Onto the chords they stand for.
-    j = np.clip(np.searchsorted(chord_time, beats), 1, n_chords - 1)
-    nearest = np.where(np.abs(chord_time[j - 1] - beats) < np.abs(chord_time[j] - beats), j - 1, j)
+    nearest = _nearest_chord(chord_time, beats)
     close = np.abs(chord_time[nearest] - beats) <= SNAP_S
     beats = np.where(close, chord_time[nearest], beats)
     keep = np.r_[True, np.diff(beats) > 1e-3]
     beats, positions = _extend(beats[keep], positions[keep], float(onset.min()), float(offset.max()), m)
-    path_m, path_phase = m, int(np.nonzero(positions == 0)[0][0] % m) if (positions == 0).any() else 0
-    # The bars on those beats: the bar model's odds and the note model's, and the bar model's
-    # beats in the bar.
-    down, meter = bars.bar_posteriors(bars.beat_features(beats, onset, offset, pitch, velocity))
-    m, phase = path_m, path_phase
-    if path_m in DUPLE:
-        m, phase = bars.best_bars(down + _note_odds(beats, chord_time, p_beat, p_down), meter, DUPLE)
-        if m == path_m:
-            phase = path_phase
+    phase = int(np.nonzero(positions == 0)[0][0] % m) if (positions == 0).any() else 0
+    if m in DUPLE:
+        # 2 or 4 beats in the bar: the bar model's odds and the note model's, and the bar
+        # model's beats in the bar; the path's bar lines stay where the number stays.
+        down, meter = bars.bar_posteriors(bars.beat_features(beats, onset, offset, pitch, velocity))
+        m_bars, phase_bars = bars.best_bars(down + _note_odds(beats, chord_time, p_beat, p_down), meter, DUPLE)
+        if m_bars != m:
+            m, phase = m_bars, phase_bars
     # Simple or compound: whether the notes between the beats fall on thirds of them; then the
     # signature with that many beats the notes vote for.
     compound = is_compound(beat_positions(onset, beats))

@@ -43,9 +43,20 @@ def forward(weights: dict[str, np.ndarray], x: np.ndarray, heads: dict[str, int]
     return split
 
 
-@lru_cache(maxsize=1)
-def shipped_weights() -> dict[str, np.ndarray]:
-    """The trained weights that come with the package (read once)."""
-    with resources.files("kimiwonosete.score.learned").joinpath(WEIGHTS).open("rb") as f:
+def log_softmax(x: np.ndarray) -> np.ndarray:
+    """Log probabilities from logits along the last axis."""
+    z = x - x.max(axis=-1, keepdims=True)
+    return z - np.log(np.exp(z).sum(axis=-1, keepdims=True))
+
+
+@lru_cache(maxsize=None)
+def packaged_weights(name: str) -> dict[str, np.ndarray]:
+    """Trained weights that come with the package, by file name (each read once)."""
+    with resources.files("kimiwonosete.score.learned").joinpath(name).open("rb") as f:
         data = np.load(f)
         return {k: data[k].astype(np.float32) if k != "dilations" else data[k] for k in data.files}
+
+
+def shipped_weights() -> dict[str, np.ndarray]:
+    """The note model's trained weights that come with the package."""
+    return packaged_weights(WEIGHTS)

@@ -150,8 +150,23 @@ def main(argv: list[str] | None = None) -> int:
           f"data {time.perf_counter() - t0:.0f} s", file=sys.stderr, flush=True)
     net = ScoreNet(args.channels)
     print(f"train: {sum(p.numel() for p in net.parameters())} parameters", file=sys.stderr)
+    fit(net, (xs, ys), (vx, vy), args, rng, losses, evaluate, WEIGHTS, "notes")
+    (args.out / "config.json").write_text(json.dumps({k: str(v) for k, v in vars(args).items()}, indent=2))
+    if args.export:
+        _write_weights(PACKAGE_WEIGHTS, net)
+    print(f"train: done in {time.perf_counter() - t0:.0f} s", file=sys.stderr)
+    return 0
+
+
+def fit(net: ScoreNet, train_set, dev_set, args: argparse.Namespace, rng: np.random.Generator, loss_fn, evaluate_fn,
+        weights: str, unit: str) -> None:
+    """Train ``net`` on random crops of ``train_set`` ((inputs, targets) lists; AdamW, one-cycle
+    learning rate), reporting ``evaluate_fn`` on ``dev_set`` after every epoch: printed, in
+    ``args.out / "curves.tsv"``, with a checkpoint and the weights so far (``weights``).
+    Both the note and the bar model train so; ``unit`` names what a sequence's rows are."""
+    xs, ys = train_set
     opt = torch.optim.AdamW(net.parameters(), lr=args.lr, weight_decay=1e-4)
-    steps = args.epochs * max(1, notes // (args.length * args.batch))
+    steps = args.epochs * max(1, sum(len(x) for x in xs) // (args.length * args.batch))
     sched = torch.optim.lr_scheduler.OneCycleLR(opt, max_lr=args.lr, total_steps=steps, pct_start=0.1)
     curves = []
     step = 0
@@ -161,7 +176,7 @@ def main(argv: list[str] | None = None) -> int:
         for xb, yb in batches(xs, ys, args.length, args.batch, rng):
             if step >= steps:
                 break
-            loss, _ = losses(net(xb), yb)
+            loss, _ = loss_fn(net(xb), yb)
             opt.zero_grad()
             loss.backward()
             torch.nn.utils.clip_grad_norm_(net.parameters(), 1.0)
@@ -170,21 +185,17 @@ def main(argv: list[str] | None = None) -> int:
             step += 1
             run_loss += loss.item()
             run_n += 1
-        dev = evaluate(net, vx, vy)
+        dev = evaluate_fn(net, *dev_set)
         row = {"epoch": epoch + 1, "train_loss": run_loss / max(run_n, 1), **{f"dev_{k}": v for k, v in dev.items()},
-               "seconds": time.perf_counter() - te, "notes_per_s": run_n * args.length * args.batch / (time.perf_counter() - te)}
+               "seconds": time.perf_counter() - te,
+               f"{unit}_per_s": run_n * args.length * args.batch / (time.perf_counter() - te)}
         curves.append(row)
         print(json.dumps({k: round(v, 4) if isinstance(v, float) else v for k, v in row.items()}), file=sys.stderr, flush=True)
         torch.save(net.state_dict(), args.out / "checkpoint.pt")
-        _write_weights(args.out / WEIGHTS, net)
+        _write_weights(args.out / weights, net)
         with open(args.out / "curves.tsv", "w") as f:
             f.write("\t".join(curves[0]) + "\n")
             f.writelines("\t".join(f"{v:.4f}" if isinstance(v, float) else str(v) for v in r.values()) + "\n" for r in curves)
-    (args.out / "config.json").write_text(json.dumps({k: str(v) for k, v in vars(args).items()}, indent=2))
-    if args.export:
-        _write_weights(PACKAGE_WEIGHTS, net)
-    print(f"train: done in {time.perf_counter() - t0:.0f} s", file=sys.stderr)
-    return 0
 
 
 def _write_weights(path: Path, net: ScoreNet) -> None:

@@ -7,7 +7,7 @@ beats as played (the chords its score puts on beats, gaps filled at the local pe
 the grid, and each beat's targets are whether it starts a bar and how many beats its bar holds.
 Random ``--length``-beat crops train the stack; the held-out pieces of the note model
 (``training.train.held_out``) report, after every epoch, the per-beat accuracies and the bar
-lines read by :func:`kimiwonosete.score.learned.bars.best_bars` (``curves.tsv``).
+lines read by :func:`kimiwonosete.score.learned.bars.best_bars` (``curves.tsv``, by ``training.train.fit``).
 """
 
 from __future__ import annotations
@@ -30,7 +30,7 @@ from kimiwonosete.score.model import TimeSignature
 from training.model import ScoreNet
 from training.prepare import load_part
 from training.render import Rendered, render
-from training.train import _write_weights, batches, held_out
+from training.train import _write_weights, fit, held_out
 
 PACKAGE_WEIGHTS = Path(__file__).resolve().parents[1] / "src/kimiwonosete/score/learned" / bars.WEIGHTS
 DILATIONS = (1, 2, 4, 8, 16) * 2  # receptive field 1 + 2 * 2 * 31 = 125 beats
@@ -190,33 +190,7 @@ def main(argv: list[str] | None = None) -> int:
     print(f"bars: {len(xs)} renderings, {n_beats} beats; dev {len(vx)}; data {time.perf_counter() - t0:.0f} s",
           file=sys.stderr, flush=True)
     net = ScoreNet(args.channels, DILATIONS, bars.N_FEATURES, bars.HEADS)
-    opt = torch.optim.AdamW(net.parameters(), lr=args.lr, weight_decay=1e-4)
-    steps = args.epochs * max(1, n_beats // (args.length * args.batch))
-    sched = torch.optim.lr_scheduler.OneCycleLR(opt, max_lr=args.lr, total_steps=steps, pct_start=0.1)
-    curves = []
-    for epoch in range(args.epochs):
-        te = time.perf_counter()
-        run_loss, run_n = 0.0, 0
-        for xb, yb in batches(xs, ys, args.length, args.batch, rng):
-            if sched.last_epoch >= steps:
-                break
-            loss, _ = losses(net(xb), yb)
-            opt.zero_grad()
-            loss.backward()
-            torch.nn.utils.clip_grad_norm_(net.parameters(), 1.0)
-            opt.step()
-            sched.step()
-            run_loss += loss.item()
-            run_n += 1
-        dev = evaluate(net, vx, vy)
-        row = {"epoch": epoch + 1, "train_loss": run_loss / max(run_n, 1), **{f"dev_{k}": v for k, v in dev.items()},
-               "seconds": time.perf_counter() - te}
-        curves.append(row)
-        print(json.dumps({k: round(v, 4) if isinstance(v, float) else v for k, v in row.items()}), file=sys.stderr, flush=True)
-        _write_weights(args.out / bars.WEIGHTS, net)
-        with open(args.out / "curves.tsv", "w") as f:
-            f.write("\t".join(curves[0]) + "\n")
-            f.writelines("\t".join(f"{v:.4f}" if isinstance(v, float) else str(v) for v in r.values()) + "\n" for r in curves)
+    fit(net, (xs, ys), (vx, vy), args, rng, losses, evaluate, bars.WEIGHTS, "beats")
     (args.out / "config.json").write_text(json.dumps({k: str(v) for k, v in vars(args).items()}, indent=2))
     if args.export:
         _write_weights(PACKAGE_WEIGHTS, net)

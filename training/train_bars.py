@@ -2,12 +2,15 @@
 
     python -m training.train_bars ../shared/train --out training-runs/bars [--seed S] [--export]
 
-Each training piece is rendered ``--renders`` times (seeds apart from the note model's); its
-beats as played (the chords its score puts on beats, gaps filled at the local period) become
-the grid, and each beat's targets are whether it starts a bar and how many beats its bar holds.
-Random ``--length``-beat crops train the stack; the held-out pieces of the note model
+Each training piece is rendered ``--renders`` times (seeds apart from the note model's). The
+grid of each rendering in turn (``RENDER_GRIDS``) is its beats as played (the chords its score
+puts on beats, gaps filled at the local period) or the beats the decoder tracks in it with the
+shipped note model, around its local period, twice it or half it. Each beat's targets: whether
+it starts a bar, how many beats its bar holds, the grid's level (decoded grids only) and
+whether the beats divide into three (grids at the beat level). Random ``--length``-beat crops train the stack; the held-out pieces of the note model
 (``training.train.held_out``) report, after every epoch, the per-beat accuracies and the bar
-lines read by :func:`kimiwonosete.score.learned.bars.best_bars` (``curves.tsv``, by ``training.train.fit``).
+lines read by :func:`kimiwonosete.score.learned.bars.best_bars`, the grids' levels and simple or
+compound read right (``curves.tsv``, by ``training.train.fit``).
 """
 
 from __future__ import annotations
@@ -22,9 +25,9 @@ import numpy as np
 import torch
 from torch.nn import functional as F
 
-from kimiwonosete.score.learned import bars
+from kimiwonosete.score.learned import bars, decode
 from kimiwonosete.score.learned.features import chord_ids
-from kimiwonosete.score.learned.net import log_softmax
+from kimiwonosete.score.learned.net import log_softmax, split_heads
 from kimiwonosete.score.learned.vocab import METERS, UNKNOWN
 from kimiwonosete.score.model import TimeSignature
 from training.model import ScoreNet
@@ -37,15 +40,16 @@ DILATIONS = (1, 2, 4, 8, 16) * 2  # receptive field 1 + 2 * 2 * 31 = 125 beats
 BEAT_CHORD_S = 0.08  # a rendered chord's notes spread over at most ~0.05 s either side
 GAP = 1.6  # an interval this many local periods long holds unplayed beats
 SEED_OFFSET = 7_777  # the bar model's renderings differ from the note model's
-#: beats in the bar (the ``beats`` head's class) of each time signature the corpus knows
-BAR_CLASS = np.array([bars.BAR_BEATS.index(TimeSignature(*ts).beats_per_bar)
-                      if TimeSignature(*ts).beats_per_bar in bars.BAR_BEATS else UNKNOWN for ts in METERS])
+#: beats in the bar (the ``beats`` head's class) and compound or not of each time signature the corpus knows
+BEATS_PER_BAR = np.array([TimeSignature(*ts).beats_per_bar for ts in METERS])
+BAR_CLASS = np.array([bars.BAR_BEATS.index(b) if b in bars.BAR_BEATS else UNKNOWN for b in BEATS_PER_BAR])
+COMPOUND = np.array([int(TimeSignature(*ts).compound) for ts in METERS])
 
 
 def played_grid(perf: Rendered) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """(beat times, downbeat targets, beats-in-bar class targets) of a rendering: a beat per chord
-    of notes its score puts on a beat; beats where nothing is played (rests, dropped notes) are
-    filled in at the local period with unknown targets."""
+    """(beat times, downbeat targets, time signatures as ``METERS`` indices) of a rendering: a
+    beat per chord of notes its score puts on a beat; beats where nothing is played (rests,
+    dropped notes) are filled in at the local period with unknown downbeat targets."""
     on = perf.targets["beat"] == 1
     t = perf.onset[on]
     if len(t) < 4:
@@ -57,8 +61,7 @@ def played_grid(perf: Rendered) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     np.maximum.at(down, group, perf.targets["downbeat"][on].astype(np.int64))
     meter = np.full(k, UNKNOWN, np.int64)
     meter[group] = perf.targets["meter"][on]
-    cls = np.where(meter >= 0, BAR_CLASS[np.maximum(meter, 0)], UNKNOWN)
-    out_t, out_d, out_c = [times[0]], [down[0]], [cls[0]]
+    out_t, out_d, out_m = [times[0]], [down[0]], [meter[0]]
     for i in range(1, k):
         gaps = np.diff(times[max(0, i - 5): i + 5])
         local = float(np.median(gaps)) if len(gaps) else times[i] - times[i - 1]
@@ -66,77 +69,96 @@ def played_grid(perf: Rendered) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         for j in range(1, n_in):
             out_t.append(times[i - 1] + (times[i] - times[i - 1]) * j / n_in)
             out_d.append(UNKNOWN)
-            out_c.append(cls[i])
+            out_m.append(meter[i])
         out_t.append(times[i])
         out_d.append(down[i])
-        out_c.append(cls[i])
-    return np.array(out_t), np.array(out_d, np.int64), np.array(out_c, np.int64)
+        out_m.append(meter[i])
+    return np.array(out_t), np.array(out_d, np.int64), np.array(out_m, np.int64)
 
 
-def at_level(times: np.ndarray, down: np.ndarray, cls: np.ndarray, level: str):
-    """The grid as a decoder tracking the wrong beat level would give it: ``"double"`` adds a
-    beat between each two, ``"half"`` keeps every other beat (those in step with the bar lines;
-    where bars hold an odd number of beats the bar lines are then unknown). The targets follow:
-    the bar lines where they fall, beats in the bar counted at the new level (unknown beyond 4)."""
-    beats_in_bar = np.where(cls >= 0, np.array(bars.BAR_BEATS)[np.maximum(cls, 0)], 0)
-    if level == "double":
-        mid = (times[:-1] + times[1:]) / 2
-        t = np.ravel(np.column_stack([times[:-1], mid]))
-        t = np.append(t, times[-1])
-        d = np.append(np.ravel(np.column_stack([down[:-1], np.where(down[:-1] >= 0, 0, UNKNOWN)])), down[-1])
-        b = np.repeat(beats_in_bar * 2, 2)[: len(t)]
-    else:
-        first = np.nonzero(down == 1)[0]
-        start = int(first[0] % 2) if len(first) else 0
-        t, d, b = times[start::2], down[start::2], beats_in_bar[start::2]
-        d = np.where(b % 2 == 0, d, UNKNOWN)
-        b = b // 2
-    c = np.array([bars.BAR_BEATS.index(v) if v in bars.BAR_BEATS else UNKNOWN for v in b], dtype=np.int64)
-    return t, d, c
+#: the grid of each rendering of a piece in turn: the played beats (no level target, as no
+#: decoder gives so clean a grid), then what the decoder tracks around the note model's local
+#: period, twice it and half it (``decode.beat_grid``), each labelled by the level it is at
+RENDER_GRIDS = (None, 1.0, None, 2.0, None, 0.5)
+MATCH_S = 0.07  # a decoded beat this close to a played one stands for it (the beat F1 tolerance)
+LEVEL_TOLERANCE = 0.3  # octaves between a grid's period and a level's
 
 
-#: the grid of each rendering of a piece in turn: two at the beat level, one at twice and one at half
-LEVELS = ("beat", "beat", "double", "half")
+def grid_targets(beats: np.ndarray, times: np.ndarray, down: np.ndarray, meter: np.ndarray) -> np.ndarray:
+    """(n, 4) targets (downbeat, beats-in-bar class, level class, compound) of a grid of
+    ``beats`` against the played grid (``times``, ``down``, ``meter`` from :func:`played_grid`):
+    its level from the ratio of their periods, and each beat's targets from the played beat it
+    stands for (within ``MATCH_S``)."""
+    played = np.interp(beats, times[1:], np.diff(times))
+    octaves = float(np.median(np.log2(played / np.maximum(np.diff(beats, append=2 * beats[-1] - beats[-2]), 1e-3))))
+    k = int(round(octaves))
+    level = {0: "beat", 1: "double", -1: "half"}.get(k) if abs(octaves - k) < LEVEL_TOLERANCE else None
+    j = decode.nearest(times, beats)
+    matched = np.abs(times[j] - beats) <= MATCH_S
+    d = np.where(matched, down[j], 0 if level == "double" else UNKNOWN)  # a beat between two starts no bar
+    # Beats in the bar at the grid's level (a 3-beat bar has none at half level).
+    n = np.where((meter[j] >= 0) & (level is not None), BEATS_PER_BAR[np.maximum(meter[j], 0)] * 2.0**k, 0)
+    cls = np.array([bars.BAR_BEATS.index(int(v)) if v in bars.BAR_BEATS else UNKNOWN for v in n], dtype=np.int64)
+    compound = np.where((meter[j] >= 0) & (level == "beat"), COMPOUND[np.maximum(meter[j], 0)], UNKNOWN)
+    lv = np.full(len(beats), bars.LEVELS.index(level) if level else UNKNOWN)
+    return np.stack([d, cls, lv, compound], axis=1).astype(np.int64)
 
 
 def build_set(pieces, renders: int, seed: int) -> tuple[list[np.ndarray], list[np.ndarray]]:
-    """Beat features and targets ((n, 2): downbeat, class) of every rendering of every piece."""
+    """Beat features and targets ((n, 4): downbeat, beats-in-bar class, level class, compound)
+    of every rendering of every piece."""
     xs, ys = [], []
     for i, piece in enumerate(pieces):
         for r in range(renders):
             perf = render(piece, (seed + SEED_OFFSET) * 1_000_003 + i * 101 + r)
-            times, down, cls = played_grid(perf)
-            if len(times) >= 8 and LEVELS[r % len(LEVELS)] != "beat":
-                times, down, cls = at_level(times, down, cls, LEVELS[r % len(LEVELS)])
+            times, down, meter = played_grid(perf)
             if len(times) < 8:
                 continue
+            factor = RENDER_GRIDS[r % len(RENDER_GRIDS)]
+            if factor is None:
+                known = meter >= 0
+                y = np.stack([down, np.where(known, BAR_CLASS[np.maximum(meter, 0)], UNKNOWN), np.full(len(times), UNKNOWN),
+                              np.where(known, COMPOUND[np.maximum(meter, 0)], UNKNOWN)], axis=1)
+            else:
+                # What the decoder tracks around ``factor`` times the note model's local period.
+                ev = decode.evidence(perf.onset, perf.offset, perf.pitch, perf.velocity, float(perf.offset.max()))
+                found = decode.beat_grid(ev, perf.onset, perf.offset, factor)
+                if found is None or len(found[0]) < 8:
+                    continue
+                y = grid_targets(found[0], times, down, meter)
+                times = found[0]
             xs.append(bars.beat_features(times, perf.onset, perf.offset, perf.pitch, perf.velocity))
-            ys.append(np.stack([down, cls], axis=1))
+            ys.append(y.astype(np.int64))
     return xs, ys
 
 
 def losses(out: torch.Tensor, y: torch.Tensor) -> tuple[torch.Tensor, dict[str, tuple[float, int]]]:
+    """The heads' summed losses, and per head (right, known) counts."""
     total = out.new_zeros(())
     stats = {}
-    known = y[..., 0] != UNKNOWN
-    if known.any():
-        z, t = out[..., 0][known], y[..., 0][known].float()
-        total = total + F.binary_cross_entropy_with_logits(z, t)
-        stats["downbeat"] = (float(((z > 0).float() == t).sum()), int(known.sum()))
-    known = y[..., 1] != UNKNOWN
-    if known.any():
-        z, t = out[..., 1:4][known], y[..., 1][known]
-        total = total + F.cross_entropy(z, t)
-        stats["beats"] = (float((z.argmax(-1) == t).sum()), int(known.sum()))
+    for column, (name, z) in enumerate(split_heads(out, bars.HEADS).items()):
+        t = y[..., column]  # the targets' columns follow the heads
+        known = t != UNKNOWN
+        if not known.any():
+            continue
+        z, t = z[known], t[known]
+        if z.shape[-1] == 1:
+            total = total + F.binary_cross_entropy_with_logits(z[:, 0], t.float())
+            stats[name] = (float(((z[:, 0] > 0).long() == t).sum()), int(known.sum()))
+        else:
+            total = total + F.cross_entropy(z, t)
+            stats[name] = (float((z.argmax(-1) == t).sum()), int(known.sum()))
     return total, stats
 
 
 def evaluate(net: ScoreNet, xs, ys) -> dict[str, float]:
-    """Per-beat accuracies, and per rendering whether the bar lines read by ``best_bars`` are the
-    annotated ones (the share of known downbeats matched) and its beats in the bar right."""
+    """Per-beat accuracies, and per rendering: whether the bar lines read by ``best_bars`` are the
+    annotated ones (the share of known downbeats matched), its beats in the bar, the grid's level
+    (its beats' summed level log probabilities) and simple or compound (beat-level grids)."""
     net.eval()
-    sums: dict[str, list[float]] = {"downbeat": [0.0, 0], "beats": [0.0, 0]}
-    loss_sum, n, bars_right, meter_right = 0.0, 0, [], []
+    sums: dict[str, list[float]] = {name: [0.0, 0] for name in bars.HEADS}
+    loss_sum, n = 0.0, 0
+    right: dict[str, list[float]] = {"bars": [], "meter": [], "grid_level": [], "grid_compound": []}
     with torch.no_grad():
         for x, y in zip(xs, ys):
             out = net(torch.from_numpy(x)[None])
@@ -146,18 +168,23 @@ def evaluate(net: ScoreNet, xs, ys) -> dict[str, float]:
             for k, (c, m) in stats.items():
                 sums[k][0] += c
                 sums[k][1] += m
-            o = out[0].numpy()
-            m, phase = bars.best_bars(o[:, 0], log_softmax(o[:, 1:4]))
+            post = split_heads(out[0].numpy(), bars.HEADS)
+            m, phase = bars.best_bars(post["downbeat"][:, 0], log_softmax(post["beats"]))
             known = y[:, 0] != UNKNOWN
             guess = (np.arange(len(x)) - phase) % m == 0
             if known.any() and (y[known, 0] == 1).any():
-                bars_right.append(float((guess[known] == (y[known, 0] == 1)).mean()))
+                right["bars"].append(float((guess[known] == (y[known, 0] == 1)).mean()))
             cls = y[y[:, 1] != UNKNOWN, 1]
             if len(cls):
-                meter_right.append(float(bars.BAR_BEATS[np.bincount(cls).argmax()] == m))
+                right["meter"].append(float(bars.BAR_BEATS[np.bincount(cls).argmax()] == m))
+            if y[0, 2] != UNKNOWN:
+                right["grid_level"].append(float(int(log_softmax(post["level"]).sum(axis=0).argmax()) == int(y[0, 2])))
+            comp = y[y[:, 3] != UNKNOWN, 3]
+            if len(comp):
+                right["grid_compound"].append(float((post["compound"][:, 0].sum() > 0) == (comp.mean() > 0.5)))
     net.train()
     return {"loss": loss_sum / max(n, 1), **{k: c / m if m else float("nan") for k, (c, m) in sums.items()},
-            "bars": float(np.mean(bars_right)), "meter": float(np.mean(meter_right))}
+            **{k: float(np.mean(v)) if v else float("nan") for k, v in right.items()}}
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -168,7 +195,7 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--parts", default="lieder,mutopia,cpm", help="corpus parts (cpm is CC BY-SA: see MODEL_CARD.md)")
     # 10 epochs (beat-level grids only): dev loss least after 5 (0.624), 0.740 after 10.
     ap.add_argument("--epochs", type=int, default=5)
-    ap.add_argument("--renders", type=int, default=4, help="performances rendered per piece")
+    ap.add_argument("--renders", type=int, default=len(RENDER_GRIDS), help="performances rendered per piece")
     ap.add_argument("--channels", type=int, default=48)
     ap.add_argument("--length", type=int, default=256, help="beats per training crop")
     ap.add_argument("--batch", type=int, default=16)
@@ -185,7 +212,7 @@ def main(argv: list[str] | None = None) -> int:
     t0 = time.perf_counter()
     pieces = [p for part in args.parts.split(",") for p in load_part(args.train_dir, part, args.cache)[: args.limit]]
     xs, ys = build_set([p for p in pieces if not held_out(p.name)], args.renders, args.seed)
-    vx, vy = build_set([p for p in pieces if held_out(p.name)], 2, args.seed + 1)
+    vx, vy = build_set([p for p in pieces if held_out(p.name)], len(RENDER_GRIDS), args.seed + 1)  # every kind of grid
     n_beats = sum(len(x) for x in xs)
     print(f"bars: {len(xs)} renderings, {n_beats} beats; dev {len(vx)}; data {time.perf_counter() - t0:.0f} s",
           file=sys.stderr, flush=True)

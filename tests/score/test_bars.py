@@ -4,6 +4,7 @@ lines chosen from per-beat evidence."""
 from __future__ import annotations
 
 import numpy as np
+import pytest
 
 from kimiwonosete.examples import BEATS_PER_BAR, TEMPO_QPM, example_midi
 from kimiwonosete.score.learned import bars
@@ -32,10 +33,21 @@ def test_beat_rows_are_finite_and_the_same_for_a_transposed_piece():
 def test_the_shipped_bar_model_finds_the_minuets_bars_on_its_beats():
     onset, offset, pitch, velocity = _minuet()
     beats = _minuet_beats(onset)
-    down, meter = bars.bar_posteriors(bars.beat_features(beats, onset, offset, pitch, velocity))
-    assert down.shape == (len(beats),) and np.allclose(np.exp(meter).sum(axis=1), 1, atol=1e-4)
-    m, phase = bars.best_bars(down, meter)
-    assert (m, phase) == (BEATS_PER_BAR, 0)
+    post = bars.bar_posteriors(bars.beat_features(beats, onset, offset, pitch, velocity))
+    assert post["downbeat"].shape == (len(beats),) and np.allclose(np.exp(post["beats"]).sum(axis=1), 1, atol=1e-4)
+    assert bars.best_bars(post["downbeat"], post["beats"]) == (BEATS_PER_BAR, 0)
+    assert post["compound"].sum() < 0  # 3/4, not 9/8
+
+
+# Not "half": every other beat of these 8 bars (56 BPM) reads as the beat level (0.76); the
+# level head's limits are in MODEL_CARD.md.
+@pytest.mark.parametrize("level", ["beat", "double"])
+def test_the_shipped_bar_model_reads_the_level_of_a_grid_over_the_minuet(level):
+    onset, offset, pitch, velocity = _minuet()
+    beats = _minuet_beats(onset)
+    grid = {"beat": beats, "double": np.sort(np.r_[beats, (beats[:-1] + beats[1:]) / 2]), "half": beats[::2]}[level]
+    post = bars.bar_posteriors(bars.beat_features(grid, onset, offset, pitch, velocity))
+    assert bars.LEVELS[int(np.argmax(post["level"].mean(axis=0)))] == level
 
 
 def test_best_bars_follows_the_meter_evidence_where_bar_lines_are_unclear():

@@ -141,25 +141,32 @@ def test_a_short_piece_keeps_a_musical_tempo_whatever_the_seed(tmp_path):
 
 def test_the_played_grid_has_a_beat_per_beat_and_its_bar_lines(tmp_path):
     """8 bars of 3/4: 24 beats, a bar line on every third, each bar of 3 beats."""
-    grid, down, cls = bars_training.played_grid(render(_piece(tmp_path), 3))
+    grid, down, meter = bars_training.played_grid(render(_piece(tmp_path), 3))
     assert len(grid) == 24 and np.all(np.diff(grid) > 0.2)
     assert np.nonzero(down == 1)[0].tolist() == list(range(0, 24, 3))
-    assert set(cls.tolist()) == {bars.BAR_BEATS.index(3)}
+    assert set(meter.tolist()) == {METERS.index((3, 4))}
 
 
-def test_the_grid_at_other_levels_keeps_the_bar_lines_where_they_fall(tmp_path):
-    grid, down, cls = bars_training.played_grid(render(_piece(tmp_path), 3))
-    t, d, c = bars_training.at_level(grid, down, cls, "double")
-    assert len(t) == 47 and np.array_equal(t[::2], grid)
-    assert np.nonzero(d == 1)[0].tolist() == list(range(0, 47, 6)) and (c == -1).all()  # 6 beats: no class
-    t, d, c = bars_training.at_level(grid, down, cls, "half")
-    assert len(t) == 12 and (d == -1).all()  # 3/4 at half speed: bar lines between the beats
+def test_a_grid_is_labelled_by_its_level_and_the_played_beats_it_stands_for(tmp_path):
+    times, down, meter = bars_training.played_grid(render(_piece(tmp_path), 3))
+    three, beat, double, half = bars.BAR_BEATS.index(3), *(bars.LEVELS.index(k) for k in ("beat", "double", "half"))
+    y = bars_training.grid_targets(times, times, down, meter)
+    assert (y[:, 2] == beat).all() and np.array_equal(y[:, 0], down) and (y[:, 1] == three).all() and (y[:, 3] == 0).all()
+    mid = np.sort(np.r_[times, (times[:-1] + times[1:]) / 2])
+    y = bars_training.grid_targets(mid, times, down, meter)
+    assert (y[:, 2] == double).all() and np.nonzero(y[:, 0] == 1)[0].tolist() == list(range(0, 47, 6))
+    assert (y[:, 1] == -1).all() and (y[:, 3] == -1).all()  # 6 beats in the bar: no class; no compound answer
+    y = bars_training.grid_targets(times[::2], times, down, meter)
+    assert (y[:, 2] == half).all() and (y[:, 1] == -1).all()  # 3/4 at half speed: no whole number of beats
+    assert y[:, 0].tolist() == [int(i % 3 == 0) for i in range(0, 24, 2)]
+    skewed = times[0] + (times - times[0]) * 1.5  # a grid at neither level
+    assert (bars_training.grid_targets(skewed, times, down, meter)[:, 2] == -1).all()
 
 
 def test_a_few_bar_model_steps_lower_the_loss(tmp_path):
     torch.manual_seed(0)
     xs, ys = bars_training.build_set([_piece(tmp_path)], renders=2, seed=0)
-    assert xs[0].shape[1] == bars.N_FEATURES and ys[0].shape[1] == 2
+    assert xs[0].shape[1] == bars.N_FEATURES and ys[0].shape[1] == len(bars.HEADS)
     net = ScoreNet(16, (1, 2, 4), bars.N_FEATURES, bars.HEADS)
     opt = torch.optim.Adam(net.parameters(), lr=1e-2)
     rng = np.random.default_rng(0)

@@ -4,7 +4,9 @@ The note model hears each note among its neighbours; bar lines are a pattern ove
 (where the bass and the harmony change, which beats carry long notes, where the tempo
 breathes). So the bar model reads one row per beat, summarised from the notes, and a stack of
 dilated convolutions over the beats (``net.forward``, receptive field 125 beats) gives each
-beat's odds of starting a bar and of its bar holding 2, 3 or 4 beats.
+beat's odds of starting a bar and of its bar holding 2, 3 or 4 beats, of the grid holding the
+notated beats or twice or half as many (``LEVELS``: it is trained on what the decoder tracks
+at the local period, twice it and half it), and of the beats dividing into three (compound).
 """
 
 from __future__ import annotations
@@ -14,9 +16,15 @@ import numpy as np
 from kimiwonosete.score.learned.net import forward, log_softmax, packaged_weights
 
 WEIGHTS = "bar_tcn.npz"
-HEADS = {"downbeat": 1, "beats": 3}
+HEADS = {"downbeat": 1, "beats": 3, "level": 3, "compound": 1}
 BAR_BEATS = (2, 3, 4)  # the classes of the ``beats`` head
-N_FEATURES = 20
+#: the classes of the ``level`` head: the grid holds the notated beats, twice as many (a beat
+#: between each two), or half as many (every other one)
+LEVELS = ("beat", "double", "half")
+N_FEATURES = 26
+REFERENCE_BEAT_S = 0.62  # the absolute tempo feature's zero (the renderer's median beat)
+#: where notes between beats fall, as a share of the beat: halves, thirds, quarters (within these)
+SUBDIVISIONS = (((0.5,), 0.07), ((1 / 3, 2 / 3), 0.06), ((0.25, 0.75), 0.05))
 AT_SHARE, AT_MAX_S = 0.2, 0.07  # a note this close to a beat (share of its period; at most) is on it
 LOCAL = 4  # beats either side of the local tempo and density
 
@@ -48,7 +56,7 @@ def beat_features(beats: np.ndarray, onset: np.ndarray, offset: np.ndarray, pitc
     >>> beats = np.arange(8) * 0.5
     >>> x = beat_features(beats, beats.copy(), beats + 0.4, np.tile([40, 60], 4), np.full(8, 64))
     >>> x.shape, bool(x[0, 0] > 0)
-    ((8, 20), True)
+    ((8, 26), True)
     """
     beats = np.asarray(beats, dtype=float)
     n = len(beats)
@@ -119,13 +127,30 @@ def beat_features(beats: np.ndarray, onset: np.ndarray, offset: np.ndarray, pitc
     x[:, 17] = at_count / np.maximum(span_count, 1)
     x[:, 18] = np.log2((span_count + 1) / (local_n + 1))
     x[:, 19] = np.where(has, (lo_at <= lo_span) & (lo_at - mean_lo < 0), 0.0)
+    # The absolute tempo, and how the notes between beats divide them (halves, thirds,
+    # quarters, elsewhere), over the beats around: the beat level and simple-or-compound.
+    x[:, 20] = med_p - np.log2(REFERENCE_BEAT_S)
+    between = inside & ~on_beat
+    frac = (onset - beats[idx]) / period[idx]
+    near = np.zeros((len(onset), len(SUBDIVISIONS) + 1), dtype=bool)
+    for j, (points, width) in enumerate(SUBDIVISIONS):
+        near[:, j] = between & (np.abs(frac[:, None] - np.array(points)[None, :]) < width).any(axis=1)
+    near[:, -1] = between & ~near[:, :-1].any(axis=1)
+    counts = np.zeros((n, near.shape[1]))
+    np.add.at(counts, idx[inside], near[inside].astype(float))
+    local = _window_sum(counts, -LOCAL, LOCAL + 1)
+    x[:, 21:25] = local / np.maximum(local.sum(axis=1, keepdims=True), 1.0)
+    x[:, 25] = np.log1p(local.sum(axis=1)) / 4.0
     return x
 
 
-def bar_posteriors(x: np.ndarray, weights: dict[str, np.ndarray] | None = None) -> tuple[np.ndarray, np.ndarray]:
-    """Per beat: the log odds of starting a bar, and log probabilities of 2, 3, 4 beats in its bar."""
+def bar_posteriors(x: np.ndarray, weights: dict[str, np.ndarray] | None = None) -> dict[str, np.ndarray]:
+    """Per beat: ``downbeat`` the log odds of starting a bar, ``beats`` log probabilities of 2,
+    3, 4 beats in its bar, ``level`` of the grid holding the notated beats, twice or half as
+    many (``LEVELS``), ``compound`` the log odds of the beats dividing into three."""
     out = forward(weights or packaged_weights(WEIGHTS), x, HEADS)
-    return out["downbeat"][:, 0], log_softmax(out["beats"])
+    return {"downbeat": out["downbeat"][:, 0], "beats": log_softmax(out["beats"]),
+            "level": log_softmax(out["level"]), "compound": out["compound"][:, 0]}
 
 
 def best_bars(down: np.ndarray, meter: np.ndarray, choices: tuple[int, ...] = BAR_BEATS) -> tuple[int, int]:

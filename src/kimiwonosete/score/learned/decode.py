@@ -10,16 +10,19 @@ beat period (``TIGHTNESS``, per squared octave), the periodicity of the network'
 activation. A path is decoded for 2, 3 and 4 beats in the bar and the best one kept: its beats, and where
 it has 3 beats in the bar its bar lines.
 
-Where the path is duple, the bar model (``bars``: a stack of convolutions over per-beat rows,
-which sees whole bars) and the note model's downbeat odds choose between 2 and 4 beats in the
-bar (``bars.best_bars``), and the bar lines where that differs from the path. Given the
-annotated beats, the two together (choosing among 2, 3 and 4) read the beats in the bar right
-in 0.66 of ASAP's performances (every 3rd) and 0.96 of MAPS' recordings, against 0.62 and 0.81
-by the note model's odds alone, and bar lines at downbeat F1 0.83 and 0.94 against 0.80 and
-0.89. On the decoded beats (all 266) it raised the time signature from 0.270 to 0.325 (4/4 read
-as 2/4: 50 -> 31 performances) at downbeat F1 0.517 -> 0.513. Letting it choose 3 as well cost
-downbeat F1 (0.505) for no more time signatures (0.327): it turned 3/4 played at another beat
-level into 2/4 (11 performances), which the note model's path reads better.
+The bar model (``bars``: a stack of convolutions over per-beat rows, which sees whole bars)
+then reads the path's beats. Where it reads them as twice or half the notated beats (its level
+head, ``LEVEL_MARGIN``), the beats are tracked again at twice or half the local period
+(``LEVEL_FACTOR``); on every 3rd ASAP performance the beat level became right in 50 of 89 (46
+before), beat F1 0.673 -> 0.691. Where the path is duple, the bar model's odds and the note
+model's downbeat odds choose between 2 and 4 beats in the bar (``bars.best_bars``), and the bar
+lines where that differs from the path. Given the annotated beats, the two together (choosing
+among 2, 3 and 4) read the beats in the bar right in 0.66 of ASAP's performances (every 3rd)
+and 0.96 of MAPS' recordings, against 0.62 and 0.81 by the note model's odds alone. Letting it
+choose 3 as well cost downbeat F1 for no more time signatures: it turned 3/4 played at another
+beat level into 2/4, which the note model's path reads better. Simple or compound is the bar
+model's compound head (every 3rd ASAP performance, with the level head: time signature 0.323
+-> 0.345 against the rule that off-beat notes fall on thirds, ``meter.is_compound``).
 
 The period head's own beat level was worse than the activation's periodicity (ASAP dev, every
 18th performance: beat F1 0.55 at its best tightness against 0.67), and the key and spelling
@@ -42,9 +45,7 @@ from kimiwonosete.score.learned import bars
 from kimiwonosete.score.learned.features import chord_ids, note_features
 from kimiwonosete.score.learned.net import forward, log_softmax, shipped_weights
 from kimiwonosete.score.learned.vocab import METERS
-from kimiwonosete.score.meter import is_compound
 from kimiwonosete.score.model import TimeSignature
-from kimiwonosete.score.quantize import beat_positions
 
 FPS = 50.0  # decoding frames per second (a 20 ms grid, well inside the 70 ms beat tolerance)
 EPS = 1e-4
@@ -63,6 +64,8 @@ BAR_BEATS = (2, 3, 4)  # beats in a bar, as the annotations count them
 #: these read 4/4 as 2/4 (60): bar lines fall in place more often, at twice the composer's rate.
 PRIOR_BEAT, PRIOR_DOWNBEAT = 0.39, 0.14
 DUPLE = (2, 4)  # the numbers of beats in the bar the bar model chooses between (see above)
+LEVEL_MARGIN = 0.0  # mean log probability per beat by which another level must beat the grid's (the first tried)
+LEVEL_FACTOR = {"double": 2.0, "half": 0.5}  # the period to track again at, for a grid read so
 
 
 @dataclass
@@ -173,20 +176,75 @@ def _extend(beats: np.ndarray, positions: np.ndarray, first: float, last: float,
     return np.concatenate([head, beats, tail]), pos
 
 
-def _nearest_chord(chord_time: np.ndarray, beats: np.ndarray) -> np.ndarray:
-    """The index of the chord nearest each beat (``chord_time`` sorted, at least two chords)."""
-    j = np.clip(np.searchsorted(chord_time, beats), 1, len(chord_time) - 1)
-    return np.where(np.abs(chord_time[j - 1] - beats) < np.abs(chord_time[j] - beats), j - 1, j)
+def nearest(times: np.ndarray, beats: np.ndarray) -> np.ndarray:
+    """The index of the time nearest each beat (``times`` sorted, at least two)."""
+    j = np.clip(np.searchsorted(times, beats), 1, len(times) - 1)
+    return np.where(np.abs(times[j - 1] - beats) < np.abs(times[j] - beats), j - 1, j)
 
 
 def _note_odds(beats: np.ndarray, chord_time: np.ndarray, p_beat: np.ndarray, p_down: np.ndarray) -> np.ndarray:
     """The note model's log odds of each beat being a downbeat rather than another beat: those
     of the chord on it (0 where none is within ``SNAP_S``), each posterior over its prior."""
-    nearest = _nearest_chord(chord_time, beats)
-    pd = np.minimum(p_down, p_beat)[nearest]
-    other = np.maximum(p_beat[nearest] - pd, EPS) / (PRIOR_BEAT - PRIOR_DOWNBEAT)
+    j = nearest(chord_time, beats)
+    pd = np.minimum(p_down, p_beat)[j]
+    other = np.maximum(p_beat[j] - pd, EPS) / (PRIOR_BEAT - PRIOR_DOWNBEAT)
     odds = np.log(np.maximum(pd, EPS) / PRIOR_DOWNBEAT) - np.log(other)
-    return np.where(np.abs(chord_time[nearest] - beats) <= SNAP_S, odds, 0.0)
+    return np.where(np.abs(chord_time[j] - beats) <= SNAP_S, odds, 0.0)
+
+
+@dataclass
+class Evidence:
+    """The note model's outputs (per note), its beat and downbeat probabilities per chord, and
+    the local beat period (frames, per frame)."""
+
+    out: dict[str, np.ndarray]
+    chord_time: np.ndarray
+    p_beat: np.ndarray
+    p_down: np.ndarray
+    periods: np.ndarray
+
+
+def evidence(onset: np.ndarray, offset: np.ndarray, pitch: np.ndarray, velocity: np.ndarray, duration: float,
+             weights: dict[str, np.ndarray] | None = None) -> Evidence:
+    """What the note model hears in notes sorted by onset (times in seconds)."""
+    out = forward(weights or shipped_weights(), note_features(onset, offset, pitch, velocity))
+    chord = chord_ids(onset)
+    n_chords = int(chord[-1]) + 1
+    p_beat = np.zeros(n_chords)
+    p_down = np.zeros(n_chords)
+    np.maximum.at(p_beat, chord, _sigmoid(out["beat"][:, 0]))
+    np.maximum.at(p_down, chord, _sigmoid(out["downbeat"][:, 0]))
+    chord_time = np.zeros(n_chords)
+    np.add.at(chord_time, chord, onset)
+    chord_time /= np.bincount(chord, minlength=n_chords)
+    n_frames = int(np.ceil(max(duration, float(offset.max())) * FPS)) + 2
+    return Evidence(out, chord_time, p_beat, p_down, activation_periods(chord_time, p_beat, n_frames))
+
+
+def beat_grid(ev: Evidence, onset: np.ndarray, offset: np.ndarray, factor: float = 1.0) -> tuple[np.ndarray, int, int] | None:
+    """(beats, beats in the bar, index of a downbeat) of the best path for any number of beats
+    in the bar (its score is the log-likelihood ratio of its beats and bar lines against none)
+    around ``factor`` times the local period, its beats moved onto the chords they stand for and
+    extended over every note."""
+    chord_time, p_beat, p_down = ev.chord_time, ev.p_beat, ev.p_down
+    periods = ev.periods * factor
+    n_frames = len(periods)
+    paths = {}
+    for m in BAR_BEATS:
+        found = track(chord_time, p_beat, p_down, periods, m, n_frames - 1)
+        if found is not None:
+            paths[m] = found
+    if not paths:
+        return None
+    m = max(paths, key=lambda k: paths[k][0])
+    _, frames, positions = paths[m]
+    beats = frames / FPS
+    j = nearest(chord_time, beats)
+    beats = np.where(np.abs(chord_time[j] - beats) <= SNAP_S, chord_time[j], beats)
+    keep = np.r_[True, np.diff(beats) > 1e-3]
+    beats, positions = _extend(beats[keep], positions[keep], float(onset.min()), float(offset.max()), m)
+    phase = int(np.nonzero(positions == 0)[0][0] % m) if (positions == 0).any() else 0
+    return beats, m, phase
 
 
 def analyse(notes: list[Note], duration: float, weights: dict[str, np.ndarray] | None = None) -> Analysis | None:
@@ -200,55 +258,37 @@ def analyse(notes: list[Note], duration: float, weights: dict[str, np.ndarray] |
     """
     if len(notes) < 4:
         return None
-    weights = weights or shipped_weights()
     onset = np.array([n.onset for n in notes])
     offset = np.array([n.offset for n in notes])
     pitch = np.array([n.pitch for n in notes])
     velocity = np.array([n.velocity for n in notes])
-    out = forward(weights, note_features(onset, offset, pitch, velocity))
-    # Beats and bars, chord by chord.
-    chord = chord_ids(onset)
-    n_chords = int(chord[-1]) + 1
-    p_beat = np.zeros(n_chords)
-    p_down = np.zeros(n_chords)
-    np.maximum.at(p_beat, chord, _sigmoid(out["beat"][:, 0]))
-    np.maximum.at(p_down, chord, _sigmoid(out["downbeat"][:, 0]))
-    chord_time = np.zeros(n_chords)
-    np.add.at(chord_time, chord, onset)
-    chord_time /= np.bincount(chord, minlength=n_chords)
-    end = max(duration, float(offset.max()))
-    n_frames = int(np.ceil(end * FPS)) + 2
-    periods = activation_periods(chord_time, p_beat, n_frames)
-    # Beats: a path is decoded for each number of beats in the bar and the best one's kept (its
-    # score is the log-likelihood ratio of its beats and bar lines against none).
-    paths = {}
-    for m in BAR_BEATS:
-        found = track(chord_time, p_beat, p_down, periods, m, n_frames - 1)
-        if found is not None:
-            paths[m] = found
-    if not paths:
+    ev = evidence(onset, offset, pitch, velocity, duration, weights)
+    grid = beat_grid(ev, onset, offset)
+    if grid is None:
         return None
-    m = max(paths, key=lambda k: paths[k][0])
-    _, frames, positions = paths[m]
-    votes = log_softmax(out["meter"]).sum(axis=0)
-    beats = frames / FPS
-    # Onto the chords they stand for.
-    nearest = _nearest_chord(chord_time, beats)
-    close = np.abs(chord_time[nearest] - beats) <= SNAP_S
-    beats = np.where(close, chord_time[nearest], beats)
-    keep = np.r_[True, np.diff(beats) > 1e-3]
-    beats, positions = _extend(beats[keep], positions[keep], float(onset.min()), float(offset.max()), m)
-    phase = int(np.nonzero(positions == 0)[0][0] % m) if (positions == 0).any() else 0
+    out, chord_time, p_beat, p_down = ev.out, ev.chord_time, ev.p_beat, ev.p_down
+    beats, m, phase = grid
+    post = bars.bar_posteriors(bars.beat_features(beats, onset, offset, pitch, velocity))
+    # The beat level: where the bar model reads the grid as holding twice (or half) the
+    # notated beats, the beats are tracked again at twice (half) the period.
+    level = post["level"].mean(axis=0)
+    other = int(np.argmax(level[1:])) + 1
+    if level[other] - level[0] > LEVEL_MARGIN:
+        regrid = beat_grid(ev, onset, offset, LEVEL_FACTOR[bars.LEVELS[other]])
+        if regrid is not None:
+            beats, m, phase = regrid
+            post = bars.bar_posteriors(bars.beat_features(beats, onset, offset, pitch, velocity))
     if m in DUPLE:
         # 2 or 4 beats in the bar: the bar model's odds and the note model's, and the bar
         # model's beats in the bar; the path's bar lines stay where the number stays.
-        down, meter = bars.bar_posteriors(bars.beat_features(beats, onset, offset, pitch, velocity))
-        m_bars, phase_bars = bars.best_bars(down + _note_odds(beats, chord_time, p_beat, p_down), meter, DUPLE)
+        m_bars, phase_bars = bars.best_bars(post["downbeat"] + _note_odds(beats, chord_time, p_beat, p_down),
+                                            post["beats"], DUPLE)
         if m_bars != m:
             m, phase = m_bars, phase_bars
-    # Simple or compound: whether the notes between the beats fall on thirds of them; then the
+    # Simple or compound: the bar model's summed odds of the beats dividing into three; then the
     # signature with that many beats the notes vote for.
-    compound = is_compound(beat_positions(onset, beats))
+    compound = bool(post["compound"].sum() > 0)
+    votes = log_softmax(out["meter"]).sum(axis=0)
     group = [i for i, ts in enumerate(METERS)
              if TimeSignature(*ts).beats_per_bar == m and TimeSignature(*ts).compound == compound]
     ts = TimeSignature(*METERS[max(group, key=lambda i: votes[i])]) if group else TimeSignature(m, 4)

@@ -35,10 +35,14 @@ def forward(weights: dict[str, np.ndarray], x: np.ndarray, heads: dict[str, int]
         z = _layer_norm(h, weights[f"{i}.norm.g"], weights[f"{i}.norm.b"])
         z = np.maximum(_dilated(z, weights[f"{i}.conv.w"], weights[f"{i}.conv.b"], d), 0)
         h = h + z @ weights[f"{i}.mix.w"] + weights[f"{i}.mix.b"]
-    out = _layer_norm(h, weights["norm.g"], weights["norm.b"]) @ weights["out.w"] + weights["out.b"]
+    return split_heads(_layer_norm(h, weights["norm.g"], weights["norm.b"]) @ weights["out.w"] + weights["out.b"], heads)
+
+
+def split_heads(out: np.ndarray, heads: dict[str, int] = HEADS) -> dict[str, np.ndarray]:
+    """The output columns of each head."""
     split, start = {}, 0
     for name, size in heads.items():
-        split[name] = out[:, start : start + size]
+        split[name] = out[..., start : start + size]
         start += size
     return split
 

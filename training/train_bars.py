@@ -8,9 +8,10 @@ puts on beats, gaps filled at the local period) or the beats the decoder tracks 
 shipped note model, around its local period, twice it or half it. Each beat's targets: whether
 it starts a bar, how many beats its bar holds, the grid's level (decoded grids only) and
 whether the beats divide into three (grids at the beat level). Random ``--length``-beat crops
-train the stack; the held-out pieces of the note model (``training.train.held_out``) report, after every epoch, the per-beat accuracies and the bar
-lines read by :func:`kimiwonosete.score.learned.bars.best_bars`, the grids' levels and simple or
-compound read right (``curves.tsv``, by ``training.train.fit``).
+train the stack; the held-out pieces of the note model (``training.train.held_out``) report,
+after every epoch, the per-beat accuracies and the bar lines read by
+:func:`kimiwonosete.score.learned.bars.best_bars`, the grids' levels and simple or compound
+read right (``curves.tsv``, by ``training.train.fit``).
 """
 
 from __future__ import annotations

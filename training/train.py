@@ -98,19 +98,24 @@ def losses(out: torch.Tensor, y: torch.Tensor) -> tuple[torch.Tensor, dict[str, 
     return total, stats
 
 
-def evaluate(net: ScoreNet, xs, ys) -> dict[str, float]:
+def evaluate(net: ScoreNet, xs, ys, loss_fn=losses, heads: dict[str, int] = HEADS, each=None) -> dict[str, float]:
+    """The mean loss per row and each head's accuracy over sequences ``xs``, ``ys``; ``each``,
+    if given, is called with every sequence's outputs (NumPy) and targets (the bar model's
+    per-rendering readings)."""
     net.eval()
-    sums: dict[str, list[float]] = {k: [0.0, 0] for k in HEADS}
+    sums: dict[str, list[float]] = {k: [0.0, 0] for k in heads}
     loss_sum, n = 0.0, 0
     with torch.no_grad():
         for x, y in zip(xs, ys):
             out = net(torch.from_numpy(x)[None])
-            loss, stats = losses(out, torch.from_numpy(y)[None])
+            loss, stats = loss_fn(out, torch.from_numpy(y)[None])
             loss_sum += float(loss) * len(x)
             n += len(x)
             for k, (c, m) in stats.items():
                 sums[k][0] += c
                 sums[k][1] += m
+            if each is not None:
+                each(out[0].numpy(), y)
     net.train()
     return {"loss": loss_sum / max(n, 1), **{k: c / m if m else float("nan") for k, (c, m) in sums.items()}}
 

@@ -35,6 +35,7 @@ from training.model import ScoreNet
 from training.prepare import load_part
 from training.render import Rendered, render
 from training.train import _write_weights, fit, held_out
+from training.train import evaluate as train_evaluate
 
 PACKAGE_WEIGHTS = Path(__file__).resolve().parents[1] / "src/kimiwonosete/score/learned" / bars.WEIGHTS
 DILATIONS = (1, 2, 4, 8, 16) * 2  # receptive field 1 + 2 * 2 * 31 = 125 beats
@@ -153,39 +154,30 @@ def losses(out: torch.Tensor, y: torch.Tensor) -> tuple[torch.Tensor, dict[str, 
 
 
 def evaluate(net: ScoreNet, xs, ys) -> dict[str, float]:
-    """Per-beat accuracies, and per rendering: whether the bar lines read by ``best_bars`` are the
-    annotated ones (the share of known downbeats matched), its beats in the bar, the grid's level
-    (its beats' summed level log probabilities) and simple or compound (beat-level grids)."""
-    net.eval()
-    sums: dict[str, list[float]] = {name: [0.0, 0] for name in bars.HEADS}
-    loss_sum, n = 0.0, 0
+    """Per-beat accuracies (``training.train.evaluate``), and per rendering: whether the bar lines
+    read by ``best_bars`` are the annotated ones (the share of known downbeats matched), its beats
+    in the bar, the grid's level (its beats' summed level log probabilities) and simple or
+    compound (beat-level grids)."""
     right: dict[str, list[float]] = {"bars": [], "meter": [], "grid_level": [], "grid_compound": []}
-    with torch.no_grad():
-        for x, y in zip(xs, ys):
-            out = net(torch.from_numpy(x)[None])
-            loss, stats = losses(out, torch.from_numpy(y)[None])
-            loss_sum += float(loss) * len(x)
-            n += len(x)
-            for k, (c, m) in stats.items():
-                sums[k][0] += c
-                sums[k][1] += m
-            post = split_heads(out[0].numpy(), bars.HEADS)
-            m, phase = bars.best_bars(post["downbeat"][:, 0], log_softmax(post["beats"]))
-            known = y[:, 0] != UNKNOWN
-            guess = (np.arange(len(x)) - phase) % m == 0
-            if known.any() and (y[known, 0] == 1).any():
-                right["bars"].append(float((guess[known] == (y[known, 0] == 1)).mean()))
-            cls = y[y[:, 1] != UNKNOWN, 1]
-            if len(cls):
-                right["meter"].append(float(bars.BAR_BEATS[np.bincount(cls).argmax()] == m))
-            if y[0, 2] != UNKNOWN:
-                right["grid_level"].append(float(int(log_softmax(post["level"]).sum(axis=0).argmax()) == int(y[0, 2])))
-            comp = y[y[:, 3] != UNKNOWN, 3]
-            if len(comp):
-                right["grid_compound"].append(float((post["compound"][:, 0].sum() > 0) == (comp.mean() > 0.5)))
-    net.train()
-    return {"loss": loss_sum / max(n, 1), **{k: c / m if m else float("nan") for k, (c, m) in sums.items()},
-            **{k: float(np.mean(v)) if v else float("nan") for k, v in right.items()}}
+
+    def read(out: np.ndarray, y: np.ndarray) -> None:
+        post = split_heads(out, bars.HEADS)
+        m, phase = bars.best_bars(post["downbeat"][:, 0], log_softmax(post["beats"]))
+        known = y[:, 0] != UNKNOWN
+        guess = (np.arange(len(y)) - phase) % m == 0
+        if known.any() and (y[known, 0] == 1).any():
+            right["bars"].append(float((guess[known] == (y[known, 0] == 1)).mean()))
+        cls = y[y[:, 1] != UNKNOWN, 1]
+        if len(cls):
+            right["meter"].append(float(bars.BAR_BEATS[np.bincount(cls).argmax()] == m))
+        if y[0, 2] != UNKNOWN:
+            right["grid_level"].append(float(int(log_softmax(post["level"]).sum(axis=0).argmax()) == int(y[0, 2])))
+        comp = y[y[:, 3] != UNKNOWN, 3]
+        if len(comp):
+            right["grid_compound"].append(float((post["compound"][:, 0].sum() > 0) == (comp.mean() > 0.5)))
+
+    summary = train_evaluate(net, xs, ys, losses, bars.HEADS, read)
+    return {**summary, **{k: float(np.mean(v)) if v else float("nan") for k, v in right.items()}}
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -39,7 +39,7 @@ def test_the_shipped_bar_model_finds_the_minuets_bars_on_its_beats():
     assert post["compound"].sum() < 0  # 3/4, not 9/8
 
 
-# Not "half": every other beat of these 8 bars (56 BPM) reads as the beat level (0.76); the
+# Not "half": every other beat of these 8 bars (56 BPM) reads as the beat level (0.73); the
 # level head's limits are in MODEL_CARD.md.
 @pytest.mark.parametrize("level", ["beat", "double"])
 def test_the_shipped_bar_model_reads_the_level_of_a_grid_over_the_minuet(level):

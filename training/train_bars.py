@@ -186,9 +186,9 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--out", type=Path, required=True, help="run folder: curves, weights")
     ap.add_argument("--cache", type=Path, default=Path.home() / ".cache/kimiwonosete/train")
     ap.add_argument("--parts", default="lieder,mutopia,cpm", help="corpus parts (cpm is CC BY-SA: see MODEL_CARD.md)")
-    # 96 channels, 8 epochs against 48 and 5: dev loss 0.893 against 0.934, MAPS time signature
-    # 0.535 -> 0.573, ASAP 0.353 -> 0.358 (MODEL_CARD.md). The first bar model, on beat-level
-    # grids only, was past its best after 5 of 10 epochs (dev loss 0.624, then 0.740).
+    # 96 channels, 8 epochs against 48 and 5: dev loss 0.893 against 0.934; on ASAP and MAPS
+    # no better beyond the spread between seeds (MODEL_CARD.md). The first bar model, on
+    # beat-level grids only, was past its best after 5 of 10 epochs (dev loss 0.624, then 0.740).
     ap.add_argument("--epochs", type=int, default=8)
     ap.add_argument("--renders", type=int, default=len(RENDER_GRIDS), help="performances rendered per piece")
     ap.add_argument("--channels", type=int, default=96)

@@ -268,7 +268,11 @@ def analyse(notes: list[Note], duration: float, weights: dict[str, np.ndarray] |
         return None
     out, chord_time, p_beat, p_down = ev.out, ev.chord_time, ev.p_beat, ev.p_down
     beats, m, phase = grid
-    post = bars.bar_posteriors(bars.beat_features(beats, onset, offset, pitch, velocity))
+
+    def read(beats: np.ndarray) -> dict[str, np.ndarray]:
+        return bars.bar_posteriors(bars.beat_features(beats, onset, offset, pitch, velocity))
+
+    post = read(beats)
     # The beat level: where the bar model reads the grid as holding twice (or half) the
     # notated beats, the beats are tracked again at twice (half) the period.
     level = post["level"].mean(axis=0)
@@ -277,7 +281,7 @@ def analyse(notes: list[Note], duration: float, weights: dict[str, np.ndarray] |
         regrid = beat_grid(ev, onset, offset, LEVEL_FACTOR[bars.LEVELS[other]])
         if regrid is not None:
             beats, m, phase = regrid
-            post = bars.bar_posteriors(bars.beat_features(beats, onset, offset, pitch, velocity))
+            post = read(beats)
     if m in DUPLE:
         # 2 or 4 beats in the bar: the bar model's odds and the note model's, and the bar
         # model's beats in the bar; the path's bar lines stay where the number stays.

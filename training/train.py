@@ -41,13 +41,14 @@ def held_out(name: str) -> bool:
     return int(hashlib.sha1(name.encode()).hexdigest()[:8], 16) % 1000 < VAL_SHARE * 1000
 
 
-def build_set(pieces, renders: int, seed: int) -> tuple[list[np.ndarray], list[np.ndarray]]:
-    """Features and targets ((n, len(TARGETS)) int64) of every rendering of every piece."""
+def build_set(pieces, renders: int, seed: int, features=note_features) -> tuple[list[np.ndarray], list[np.ndarray]]:
+    """Inputs (``features`` of the performed notes) and targets ((n, len(TARGETS)) int64) of
+    every rendering of every piece."""
     xs, ys = [], []
     for i, piece in enumerate(pieces):
         for r in range(renders):
             perf = render(piece, seed * 1_000_003 + i * 101 + r)
-            xs.append(note_features(perf.onset, perf.offset, perf.pitch, perf.velocity))
+            xs.append(features(perf.onset, perf.offset, perf.pitch, perf.velocity))
             ys.append(np.stack([perf.targets[k] for k in TARGETS], axis=1))
     return xs, ys
 
@@ -70,12 +71,14 @@ def batches(xs, ys, length: int, batch: int, rng: np.random.Generator):
         yield torch.from_numpy(xb), torch.from_numpy(yb)
 
 
-def losses(out: torch.Tensor, y: torch.Tensor) -> tuple[torch.Tensor, dict[str, tuple[float, int]]]:
-    """The weighted loss, and each head's (correct, counted) on known targets."""
+def losses(out: torch.Tensor, y: torch.Tensor,
+           heads: dict[str, int] = HEADS) -> tuple[torch.Tensor, dict[str, tuple[float, int]]]:
+    """The weighted loss of ``heads`` (the note model's, or the staff model's), and each head's
+    (correct, counted) on known targets."""
     total = out.new_zeros(())
     stats = {}
     start = 0
-    for j, (name, size) in enumerate(HEADS.items()):
+    for name, size in heads.items():
         logits = out[..., start : start + size]
         start += size
         target = y[..., TARGETS.index(name)]

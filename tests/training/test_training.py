@@ -14,7 +14,7 @@ from kimiwonosete.engrave.musicxml import musicxml_bytes
 from kimiwonosete.examples import example_midi
 from kimiwonosete.notes import Note, Performance
 from kimiwonosete.score.build import build_score
-from kimiwonosete.score.learned import bars
+from kimiwonosete.score.learned import bars, staves
 from kimiwonosete.score.learned.features import N_FEATURES, note_features
 from kimiwonosete.score.learned.net import forward
 from kimiwonosete.score.learned.vocab import METERS
@@ -125,6 +125,23 @@ def test_features_of_a_rendering_are_finite(tmp_path, seed):
     r = render(_piece(tmp_path), seed)
     x = note_features(r.onset, r.offset, r.pitch, r.velocity)
     assert np.isfinite(x).all() and x.shape == (len(r.onset), N_FEATURES)
+    x = staves.staff_features(r.onset, r.offset, r.pitch, r.velocity)
+    assert np.isfinite(x).all() and x.shape == (len(r.onset), staves.N_FEATURES)
+    assert np.array_equal(x[:, :N_FEATURES], note_features(r.onset, r.offset, r.pitch, r.velocity))
+
+
+def test_the_sounding_notes_tell_the_held_bass_under_the_tune():
+    """A bass note held for a bar under six eighths of a tune two octaves and more above it."""
+    tune = [(bar * 1.5 + i * 0.25, 74 + 2 * (i % 2)) for bar in range(4) for i in range(6)]
+    bass = [(bar * 1.5, 50) for bar in range(4)]
+    notes = sorted([(t, t + 0.2, p) for t, p in tune] + [(t, t + 1.45, p) for t, p in bass])
+    onset, offset, pitch = (np.array(c) for c in zip(*notes))
+    x = staves.sounding_features(onset, offset, pitch)
+    up = pitch >= 74
+    assert (x[up, 0] == 0.2).all()  # one note sounds below each tune note: the bass
+    assert np.allclose(x[up, 2] * 12, pitch[up] - 50)  # ... this far down
+    assert (x[~up, 0] == 0).all() and (x[~up, 1] == 0.2).all()  # the bass: only its chord's tune note above
+    assert np.allclose(x[~up, 6], 0) and np.allclose(x[up & (pitch == 76), 6], 1)  # lowest and highest of the second
 
 
 def test_a_short_piece_keeps_a_musical_tempo_whatever_the_seed(tmp_path):
@@ -161,6 +178,23 @@ def test_a_grid_is_labelled_by_its_level_and_the_played_beats_it_stands_for(tmp_
     assert y[:, 0].tolist() == [int(i % 3 == 0) for i in range(0, 24, 2)]
     skewed = times[0] + (times - times[0]) * 1.5  # a grid at neither level
     assert (bars_training.grid_targets(skewed, times, down, meter)[:, 2] == -1).all()
+
+
+def test_a_few_staff_model_steps_lower_the_loss(tmp_path):
+    torch.manual_seed(0)
+    xs, ys = build_set([_piece(tmp_path)], renders=2, seed=0, features=staves.staff_features)
+    net = ScoreNet(16, (1, 2, 4), staves.N_FEATURES, staves.HEADS)
+    opt = torch.optim.Adam(net.parameters(), lr=1e-2)
+    rng = np.random.default_rng(0)
+    x0, y0 = next(batches(xs, ys, 32, 4, rng))
+    first = losses(net(x0), y0, staves.HEADS)[0].item()
+    for _ in range(40):
+        xb, yb = next(batches(xs, ys, 32, 4, rng))
+        loss, _ = losses(net(xb), yb, staves.HEADS)
+        opt.zero_grad()
+        loss.backward()
+        opt.step()
+    assert losses(net(x0), y0, staves.HEADS)[0].item() < 0.5 * first
 
 
 def test_a_few_bar_model_steps_lower_the_loss(tmp_path):

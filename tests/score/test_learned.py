@@ -9,7 +9,8 @@ from kimiwonosete.examples import BEATS_PER_BAR, TEMPO_QPM, example_midi
 from kimiwonosete.notes import Note, Performance
 from kimiwonosete.score.build import build_score
 from kimiwonosete.score.learned.decode import analyse
-from kimiwonosete.score.learned.net import HEADS, shipped_weights
+from kimiwonosete.score.learned import staves
+from kimiwonosete.score.learned.net import HEADS, packaged_weights, shipped_weights
 
 
 def _minuet() -> Performance:
@@ -21,6 +22,9 @@ def _minuet() -> Performance:
 def test_shipped_weights_load_from_the_package():
     w = shipped_weights()
     assert w["out.b"].shape == (sum(HEADS.values()),)
+    assert all(np.isfinite(v).all() for v in w.values())
+    w = packaged_weights(staves.WEIGHTS)
+    assert w["inp.w"].shape[0] == staves.N_FEATURES and w["out.b"].shape == (1,)
     assert all(np.isfinite(v).all() for v in w.values())
 
 

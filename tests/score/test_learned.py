@@ -8,8 +8,8 @@ import numpy as np
 from kimiwonosete.examples import BEATS_PER_BAR, TEMPO_QPM, example_midi
 from kimiwonosete.notes import Note, Performance
 from kimiwonosete.score.build import build_score
-from kimiwonosete.score.learned.decode import analyse
 from kimiwonosete.score.learned import staves
+from kimiwonosete.score.learned.decode import analyse
 from kimiwonosete.score.learned.net import HEADS, packaged_weights, shipped_weights
 
 

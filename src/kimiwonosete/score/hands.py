@@ -119,8 +119,8 @@ def within_span(notes: list[Note], staff: list[int], chord_window_s: float = CHO
     take it (``notes`` sorted by onset).
 
     The staff model decides each note by itself; written for one hand, a chord's notes on a
-    staff lie within a hand's reach (ASAP's scores, every 3rd performance: 1.4 % of a staff's
-    chords span more than 14 semitones).
+    staff lie within a hand's reach (in the training scores 1.8 % of a staff's chords in
+    Mutopia and 1.1 % in piano-midi.de span more than 14 semitones).
 
     >>> from kimiwonosete.notes import Note
     >>> within_span([Note(0, 1, 40, 80), Note(0, 1, 60, 80), Note(0, 1, 72, 80)], [BASS, BASS, TREBLE])

@@ -29,7 +29,7 @@ from training.model import ScoreNet
 from training.prepare import load_part
 from training.render import TARGETS, render
 
-PACKAGE_WEIGHTS = Path(__file__).resolve().parents[1] / "src/kimiwonosete/score/learned" / WEIGHTS
+PACKAGE_DIR = Path(__file__).resolve().parents[1] / "src/kimiwonosete/score/learned"  # where --export writes
 #: loss weight per head: the ones the decoder leans on most count fully
 LOSS_WEIGHTS = {"beat": 1.0, "downbeat": 1.0, "period": 0.5, "meter": 0.5, "staff": 1.0, "key": 0.3, "spell": 0.5,
                 "phase": 0.5}
@@ -123,26 +123,38 @@ def evaluate(net: ScoreNet, xs, ys, loss_fn=losses, heads: dict[str, int] = HEAD
     return {"loss": loss_sum / max(n, 1), **{k: c / m if m else float("nan") for k, (c, m) in sums.items()}}
 
 
-def main(argv: list[str] | None = None) -> int:
-    ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+def command_line(doc: str, weights: str, *, epochs: int, channels: int, length: int, batch: int, renders: int = 4,
+                 limit: int | None = None, length_help: str = "notes per training crop",
+                 limit_help: str = "pieces per part (a quick run)") -> argparse.ArgumentParser:
+    """The options every training command (note, bar and staff model) takes: ``doc`` is the
+    command's docstring, ``weights`` the file ``--export`` writes into the package, and the
+    keywords are the command's defaults (each command says why at its call)."""
+    ap = argparse.ArgumentParser(description=doc.split("\n")[0])
     ap.add_argument("train_dir", type=Path, help="the training corpus (../shared/train)")
-    ap.add_argument("--out", type=Path, required=True, help="run folder: curves, checkpoints")
+    ap.add_argument("--out", type=Path, required=True, help="run folder: curves, checkpoints, weights")
     ap.add_argument("--cache", type=Path, default=Path.home() / ".cache/kimiwonosete/train")
     ap.add_argument("--parts", default="lieder,mutopia,cpm", help="corpus parts (cpm is CC BY-SA: see MODEL_CARD.md)")
-    ap.add_argument("--epochs", type=int, default=8)
-    ap.add_argument("--renders", type=int, default=4, help="performances rendered per piece")
-    ap.add_argument("--channels", type=int, default=96)
-    # A crop as long as the network's receptive field (1,021 notes), so that in training a note
-    # sees music around it, not zero padding, as it does in a whole piece.
-    ap.add_argument("--length", type=int, default=1024)
-    ap.add_argument("--batch", type=int, default=8)
+    ap.add_argument("--epochs", type=int, default=epochs)
+    ap.add_argument("--renders", type=int, default=renders, help="performances rendered per piece")
+    ap.add_argument("--channels", type=int, default=channels)
+    ap.add_argument("--length", type=int, default=length, help=length_help)
+    ap.add_argument("--batch", type=int, default=batch)
     ap.add_argument("--lr", type=float, default=2e-3)
     ap.add_argument("--seed", type=int, default=0)
-    ap.add_argument("--limit", type=int, help="pieces per part (a quick run)")
+    ap.add_argument("--limit", type=int, default=limit, help=limit_help)
     ap.add_argument("--threads", type=int, default=1,
                     help="torch threads (the shipped weights: 1; another count changes the last digits)")
-    ap.add_argument("--export", action="store_true", help=f"write the package's {WEIGHTS}")
-    args = ap.parse_args(argv)
+    ap.add_argument("--export", action="store_true", help=f"write the package's {weights}")
+    return ap
+
+
+def train_command(args: argparse.Namespace, name: str, build, dev_renders: int, make_net, loss_fn, evaluate_fn,
+                  weights: str, unit: str) -> int:
+    """One training command from its parsed ``args``: seed, read the corpus parts, build the
+    training and held-out sets (``build(pieces, renders, seed)`` gives inputs and targets; the
+    held-out pieces rendered ``dev_renders`` times), train ``make_net()`` (:func:`fit`), write
+    ``config.json`` and, with ``--export``, the package's ``weights``. ``name`` prefixes the
+    progress lines; ``unit`` names what a sequence's rows are."""
     torch.manual_seed(args.seed)
     torch.set_num_threads(args.threads)
     rng = np.random.default_rng(args.seed)
@@ -150,20 +162,27 @@ def main(argv: list[str] | None = None) -> int:
     t0 = time.perf_counter()
     pieces = [p for part in args.parts.split(",") for p in load_part(args.train_dir, part, args.cache)[: args.limit]]
     train = [p for p in pieces if not held_out(p.name)]
-    val = [p for p in pieces if held_out(p.name)]
-    xs, ys = build_set(train, args.renders, args.seed)
-    vx, vy = build_set(val, 1, args.seed + 1)
-    notes = sum(len(x) for x in xs)
-    print(f"train: {len(train)} pieces, {notes} notes x renders; dev: {len(val)} pieces; "
-          f"data {time.perf_counter() - t0:.0f} s", file=sys.stderr, flush=True)
-    net = ScoreNet(args.channels)
-    print(f"train: {sum(p.numel() for p in net.parameters())} parameters", file=sys.stderr)
-    fit(net, (xs, ys), (vx, vy), args, rng, losses, evaluate, WEIGHTS, "notes")
+    xs, ys = build(train, args.renders, args.seed)
+    vx, vy = build([p for p in pieces if held_out(p.name)], dev_renders, args.seed + 1)
+    print(f"{name}: {len(train)} pieces, {len(xs)} sequences, {sum(len(x) for x in xs)} {unit}; dev {len(vx)} "
+          f"sequences; data {time.perf_counter() - t0:.0f} s", file=sys.stderr, flush=True)
+    net = make_net()
+    print(f"{name}: {sum(p.numel() for p in net.parameters())} parameters", file=sys.stderr)
+    fit(net, (xs, ys), (vx, vy), args, rng, loss_fn, evaluate_fn, weights, unit)
     (args.out / "config.json").write_text(json.dumps({k: str(v) for k, v in vars(args).items()}, indent=2))
     if args.export:
-        _write_weights(PACKAGE_WEIGHTS, net)
-    print(f"train: done in {time.perf_counter() - t0:.0f} s", file=sys.stderr)
+        _write_weights(PACKAGE_DIR / weights, net)
+    print(f"{name}: done in {time.perf_counter() - t0:.0f} s", file=sys.stderr)
     return 0
+
+
+def main(argv: list[str] | None = None) -> int:
+    # A crop as long as the network's receptive field (1,021 notes), so that in training a note
+    # sees music around it, not zero padding, as it does in a whole piece.
+    ap = command_line(__doc__, WEIGHTS, epochs=8, channels=96, length=1024, batch=8)
+    args = ap.parse_args(argv)
+    return train_command(args, "train", build_set, 1, lambda: ScoreNet(args.channels), losses, evaluate, WEIGHTS,
+                         "notes")
 
 
 def fit(net: ScoreNet, train_set, dev_set, args: argparse.Namespace, rng: np.random.Generator, loss_fn, evaluate_fn,

@@ -16,11 +16,7 @@ read right (``curves.tsv``, by ``training.train.fit``).
 
 from __future__ import annotations
 
-import argparse
-import json
 import sys
-import time
-from pathlib import Path
 
 import numpy as np
 import torch
@@ -32,12 +28,10 @@ from kimiwonosete.score.learned.net import log_softmax, split_heads
 from kimiwonosete.score.learned.vocab import METERS, UNKNOWN
 from kimiwonosete.score.model import TimeSignature
 from training.model import ScoreNet
-from training.prepare import load_part
 from training.render import Rendered, render
-from training.train import _write_weights, fit, held_out
+from training.train import command_line, train_command
 from training.train import evaluate as train_evaluate
 
-PACKAGE_WEIGHTS = Path(__file__).resolve().parents[1] / "src/kimiwonosete/score/learned" / bars.WEIGHTS
 DILATIONS = (1, 2, 4, 8, 16) * 2  # receptive field 1 + 2 * 2 * 31 = 125 beats
 BEAT_CHORD_S = 0.08  # a rendered chord's notes spread over at most ~0.05 s either side
 GAP = 1.6  # an interval this many local periods long holds unplayed beats
@@ -181,43 +175,15 @@ def evaluate(net: ScoreNet, xs, ys) -> dict[str, float]:
 
 
 def main(argv: list[str] | None = None) -> int:
-    ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    ap.add_argument("train_dir", type=Path, help="the training corpus (../shared/train)")
-    ap.add_argument("--out", type=Path, required=True, help="run folder: curves, weights")
-    ap.add_argument("--cache", type=Path, default=Path.home() / ".cache/kimiwonosete/train")
-    ap.add_argument("--parts", default="lieder,mutopia,cpm", help="corpus parts (cpm is CC BY-SA: see MODEL_CARD.md)")
     # 96 channels, 8 epochs against 48 and 5: dev loss 0.893 against 0.934; on ASAP and MAPS
     # no better beyond the spread between seeds (MODEL_CARD.md). The first bar model, on
     # beat-level grids only, was past its best after 5 of 10 epochs (dev loss 0.624, then 0.740).
-    ap.add_argument("--epochs", type=int, default=8)
-    ap.add_argument("--renders", type=int, default=len(RENDER_GRIDS), help="performances rendered per piece")
-    ap.add_argument("--channels", type=int, default=96)
-    ap.add_argument("--length", type=int, default=256, help="beats per training crop")
-    ap.add_argument("--batch", type=int, default=16)
-    ap.add_argument("--lr", type=float, default=2e-3)
-    ap.add_argument("--seed", type=int, default=0)
-    ap.add_argument("--limit", type=int, help="pieces per part (a quick run)")
-    ap.add_argument("--threads", type=int, default=1)
-    ap.add_argument("--export", action="store_true", help=f"write the package's {bars.WEIGHTS}")
+    ap = command_line(__doc__, bars.WEIGHTS, epochs=8, channels=96, length=256, batch=16, renders=len(RENDER_GRIDS),
+                      length_help="beats per training crop")
     args = ap.parse_args(argv)
-    torch.manual_seed(args.seed)
-    torch.set_num_threads(args.threads)
-    rng = np.random.default_rng(args.seed)
-    args.out.mkdir(parents=True, exist_ok=True)
-    t0 = time.perf_counter()
-    pieces = [p for part in args.parts.split(",") for p in load_part(args.train_dir, part, args.cache)[: args.limit]]
-    xs, ys = build_set([p for p in pieces if not held_out(p.name)], args.renders, args.seed)
-    vx, vy = build_set([p for p in pieces if held_out(p.name)], len(RENDER_GRIDS), args.seed + 1)  # every kind of grid
-    n_beats = sum(len(x) for x in xs)
-    print(f"bars: {len(xs)} renderings, {n_beats} beats; dev {len(vx)}; data {time.perf_counter() - t0:.0f} s",
-          file=sys.stderr, flush=True)
-    net = ScoreNet(args.channels, DILATIONS, bars.N_FEATURES, bars.HEADS)
-    fit(net, (xs, ys), (vx, vy), args, rng, losses, evaluate, bars.WEIGHTS, "beats")
-    (args.out / "config.json").write_text(json.dumps({k: str(v) for k, v in vars(args).items()}, indent=2))
-    if args.export:
-        _write_weights(PACKAGE_WEIGHTS, net)
-    print(f"bars: done in {time.perf_counter() - t0:.0f} s", file=sys.stderr)
-    return 0
+    return train_command(args, "bars", build_set, len(RENDER_GRIDS),  # the held-out pieces: every kind of grid
+                         lambda: ScoreNet(args.channels, DILATIONS, bars.N_FEATURES, bars.HEADS), losses, evaluate,
+                         bars.WEIGHTS, "beats")
 
 
 if __name__ == "__main__":

@@ -3,6 +3,8 @@ a few training steps of both models, and the exported weights running the same i
 
 from __future__ import annotations
 
+import json
+from dataclasses import replace
 from pathlib import Path
 
 import mido
@@ -19,10 +21,13 @@ from kimiwonosete.score.learned.features import N_FEATURES, note_features
 from kimiwonosete.score.learned.net import forward
 from kimiwonosete.score.learned.vocab import METERS
 from training import train_bars as bars_training
+from training import train_staves as staves_training
 from training.corpus import read_lieder, read_mutopia_midi
 from training.model import ScoreNet
+from training.prepare import _save
 from training.render import TARGETS, render
-from training.train import batches, build_set, losses
+from training.train import batches, build_set, held_out, losses
+from training.train import main as train_main
 
 
 def _two_staff_midi(path: Path) -> Path:
@@ -213,3 +218,23 @@ def test_a_few_bar_model_steps_lower_the_loss(tmp_path):
         loss.backward()
         opt.step()
     assert bars_training.losses(net(x0), y0)[0].item() < 0.7 * first
+
+
+@pytest.mark.parametrize("command", [train_main, bars_training.main, staves_training.main],
+                         ids=["notes", "bars", "staves"])
+def test_each_training_command_runs_end_to_end_on_a_tiny_corpus(tmp_path, command):
+    """From the cached corpus (two pieces to train on, one held out) to curves, config and weights."""
+    piece = _piece(tmp_path)
+    names = [f"piece{i}" for i in range(200)]
+    dev = next(n for n in names if held_out(n))
+    items = [replace(piece, name=n) for n in [*[n for n in names if not held_out(n)][:2], dev]]
+    (tmp_path / "cache").mkdir()
+    _save(tmp_path / "cache" / "mutopia.npz", items)
+    out = tmp_path / "run"
+    assert command(["unused", "--out", str(out), "--cache", str(tmp_path / "cache"), "--parts", "mutopia",
+                    "--epochs", "2", "--renders", "2", "--channels", "8", "--length", "32", "--batch", "2"]) == 0
+    curves = (out / "curves.tsv").read_text().splitlines()
+    assert len(curves) == 3 and "dev_loss" in curves[0]
+    assert json.loads((out / "config.json").read_text())["epochs"] == "2"
+    weights = next(out.glob("*.npz"))
+    assert set(np.load(weights).files) and weights.name in {"score_tcn.npz", bars.WEIGHTS, staves.WEIGHTS}

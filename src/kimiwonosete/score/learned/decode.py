@@ -200,9 +200,10 @@ def _note_odds(beats: np.ndarray, chord_time: np.ndarray, p_beat: np.ndarray, p_
 
 @dataclass
 class Evidence:
-    """The note model's outputs (per note), its beat and downbeat probabilities per chord, and
-    the local beat period (frames, per frame)."""
+    """The note model's inputs and outputs (per note), its beat and downbeat probabilities per
+    chord, and the local beat period (frames, per frame)."""
 
+    x: np.ndarray
     out: dict[str, np.ndarray]
     chord_time: np.ndarray
     p_beat: np.ndarray
@@ -213,7 +214,8 @@ class Evidence:
 def evidence(onset: np.ndarray, offset: np.ndarray, pitch: np.ndarray, velocity: np.ndarray, duration: float,
              weights: dict[str, np.ndarray] | None = None) -> Evidence:
     """What the note model hears in notes sorted by onset (times in seconds)."""
-    out = forward(weights or shipped_weights(), note_features(onset, offset, pitch, velocity))
+    x = note_features(onset, offset, pitch, velocity)
+    out = forward(weights or shipped_weights(), x)
     chord = chord_ids(onset)
     n_chords = int(chord[-1]) + 1
     p_beat = np.zeros(n_chords)
@@ -224,7 +226,7 @@ def evidence(onset: np.ndarray, offset: np.ndarray, pitch: np.ndarray, velocity:
     np.add.at(chord_time, chord, onset)
     chord_time /= np.bincount(chord, minlength=n_chords)
     n_frames = int(np.ceil(max(duration, float(offset.max())) * FPS)) + 2
-    return Evidence(out, chord_time, p_beat, p_down, activation_periods(chord_time, p_beat, n_frames))
+    return Evidence(x, out, chord_time, p_beat, p_down, activation_periods(chord_time, p_beat, n_frames))
 
 
 def beat_grid(ev: Evidence, onset: np.ndarray, offset: np.ndarray, factor: float = 1.0) -> tuple[np.ndarray, int, int] | None:
@@ -303,5 +305,5 @@ def analyse(notes: list[Note], duration: float, weights: dict[str, np.ndarray] |
              if TimeSignature(*ts).beats_per_bar == m and TimeSignature(*ts).compound == compound]
     ts = TimeSignature(*METERS[max(group, key=lambda i: votes[i])]) if group else TimeSignature(m, 4)
     # Staves: the staff model's, each chord's kept within a hand's reach.
-    lower = staves.staff_logits(onset, offset, pitch, velocity)
+    lower = staves.staff_logits(staves.with_sounding(ev.x, onset, offset, pitch))
     return Analysis(beats, ts, phase, hands.within_span(notes, (lower > 0).astype(int).tolist()))

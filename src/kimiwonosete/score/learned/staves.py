@@ -86,12 +86,15 @@ def sounding_features(onset: np.ndarray, offset: np.ndarray, pitch: np.ndarray) 
 
 def staff_features(onset: np.ndarray, offset: np.ndarray, pitch: np.ndarray, velocity: np.ndarray) -> np.ndarray:
     """The staff model's inputs: the note model's (``note_features``), then ``sounding_features``."""
-    return np.concatenate([note_features(onset, offset, pitch, velocity), sounding_features(onset, offset, pitch)],
-                          axis=1)
+    return with_sounding(note_features(onset, offset, pitch, velocity), onset, offset, pitch)
 
 
-def staff_logits(onset: np.ndarray, offset: np.ndarray, pitch: np.ndarray, velocity: np.ndarray,
-                 weights: dict[str, np.ndarray] | None = None) -> np.ndarray:
-    """Each note's log odds of the lower staff (notes sorted by onset, then pitch)."""
-    x = staff_features(onset, offset, pitch, velocity)
+def with_sounding(note_x: np.ndarray, onset: np.ndarray, offset: np.ndarray, pitch: np.ndarray) -> np.ndarray:
+    """The staff model's inputs from the note model's (``note_x``, as the decoder already has them)."""
+    return np.concatenate([note_x, sounding_features(onset, offset, pitch)], axis=1)
+
+
+def staff_logits(x: np.ndarray, weights: dict[str, np.ndarray] | None = None) -> np.ndarray:
+    """Each note's log odds of the lower staff from the staff model's inputs ``x``
+    (``staff_features``, or ``with_sounding``; notes sorted by onset, then pitch)."""
     return forward(weights or packaged_weights(WEIGHTS), x, HEADS)["staff"][:, 0]

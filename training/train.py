@@ -123,38 +123,48 @@ def evaluate(net: ScoreNet, xs, ys, loss_fn=losses, heads: dict[str, int] = HEAD
     return {"loss": loss_sum / max(n, 1), **{k: c / m if m else float("nan") for k, (c, m) in sums.items()}}
 
 
-def command_line(doc: str, weights: str, *, epochs: int, channels: int, length: int, batch: int, renders: int = 4,
-                 limit: int | None = None, length_help: str = "notes per training crop",
-                 limit_help: str = "pieces per part (a quick run)") -> argparse.ArgumentParser:
-    """The options every training command (note, bar and staff model) takes: ``doc`` is the
-    command's docstring, ``weights`` the file ``--export`` writes into the package, and the
-    keywords are the command's defaults (each command says why at its call)."""
+def corpus_command_line(doc: str, weights: str, *, renders: int = 4, limit: int | None = None,
+                        limit_help: str = "pieces per part (a quick run)") -> argparse.ArgumentParser:
+    """The options of every command that fits weights to renderings of the corpus: ``doc`` is
+    the command's docstring, ``weights`` the file ``--export`` writes into the package."""
     ap = argparse.ArgumentParser(description=doc.split("\n")[0])
     ap.add_argument("train_dir", type=Path, help="the training corpus (../shared/train)")
     ap.add_argument("--out", type=Path, required=True, help="run folder: curves, checkpoints, weights")
     ap.add_argument("--cache", type=Path, default=Path.home() / ".cache/kimiwonosete/train")
     ap.add_argument("--parts", default="lieder,mutopia,cpm", help="corpus parts (cpm is CC BY-SA: see MODEL_CARD.md)")
-    ap.add_argument("--epochs", type=int, default=epochs)
     ap.add_argument("--renders", type=int, default=renders, help="performances rendered per piece")
+    ap.add_argument("--seed", type=int, default=0)
+    ap.add_argument("--limit", type=int, default=limit, help=limit_help)
+    ap.add_argument("--export", action="store_true", help=f"write the package's {weights}")
+    ap.set_defaults(weights=weights)  # the file's name, for train_command
+    return ap
+
+
+def command_line(doc: str, weights: str, *, epochs: int, channels: int, length: int, batch: int, renders: int = 4,
+                 limit: int | None = None, length_help: str = "notes per training crop",
+                 limit_help: str = "pieces per part (a quick run)") -> argparse.ArgumentParser:
+    """The options every network's training command (note, bar and staff model) takes: those
+    of :func:`corpus_command_line` and the network's; the keywords are the command's defaults
+    (each command says why at its call)."""
+    ap = corpus_command_line(doc, weights, renders=renders, limit=limit, limit_help=limit_help)
+    ap.add_argument("--epochs", type=int, default=epochs)
     ap.add_argument("--channels", type=int, default=channels)
     ap.add_argument("--length", type=int, default=length, help=length_help)
     ap.add_argument("--batch", type=int, default=batch)
     ap.add_argument("--lr", type=float, default=2e-3)
-    ap.add_argument("--seed", type=int, default=0)
-    ap.add_argument("--limit", type=int, default=limit, help=limit_help)
     ap.add_argument("--threads", type=int, default=1,
                     help="torch threads (the shipped weights: 1; another count changes the last digits)")
-    ap.add_argument("--export", action="store_true", help=f"write the package's {weights}")
     return ap
 
 
 def train_command(args: argparse.Namespace, name: str, build, dev_renders: int, make_net, loss_fn, evaluate_fn,
-                  weights: str, unit: str) -> int:
+                  unit: str) -> int:
     """One training command from its parsed ``args``: seed, read the corpus parts, build the
     training and held-out sets (``build(pieces, renders, seed)`` gives inputs and targets; the
     held-out pieces rendered ``dev_renders`` times), train ``make_net()`` (:func:`fit`), write
-    ``config.json`` and, with ``--export``, the package's ``weights``. ``name`` prefixes the
-    progress lines; ``unit`` names what a sequence's rows are."""
+    ``config.json`` and, with ``--export``, the package's weights (``args.weights``, set by
+    :func:`command_line`). ``name`` prefixes the progress lines; ``unit`` names what a
+    sequence's rows are."""
     torch.manual_seed(args.seed)
     torch.set_num_threads(args.threads)
     rng = np.random.default_rng(args.seed)
@@ -168,10 +178,10 @@ def train_command(args: argparse.Namespace, name: str, build, dev_renders: int, 
           f"sequences; data {time.perf_counter() - t0:.0f} s", file=sys.stderr, flush=True)
     net = make_net()
     print(f"{name}: {sum(p.numel() for p in net.parameters())} parameters", file=sys.stderr)
-    fit(net, (xs, ys), (vx, vy), args, rng, loss_fn, evaluate_fn, weights, unit)
+    fit(net, (xs, ys), (vx, vy), args, rng, loss_fn, evaluate_fn, args.weights, unit)
     (args.out / "config.json").write_text(json.dumps({k: str(v) for k, v in vars(args).items()}, indent=2))
     if args.export:
-        _write_weights(PACKAGE_DIR / weights, net)
+        _write_weights(PACKAGE_DIR / args.weights, net)
     print(f"{name}: done in {time.perf_counter() - t0:.0f} s", file=sys.stderr)
     return 0
 
@@ -181,8 +191,7 @@ def main(argv: list[str] | None = None) -> int:
     # sees music around it, not zero padding, as it does in a whole piece.
     ap = command_line(__doc__, WEIGHTS, epochs=8, channels=96, length=1024, batch=8)
     args = ap.parse_args(argv)
-    return train_command(args, "train", build_set, 1, lambda: ScoreNet(args.channels), losses, evaluate, WEIGHTS,
-                         "notes")
+    return train_command(args, "train", build_set, 1, lambda: ScoreNet(args.channels), losses, evaluate, "notes")
 
 
 def fit(net: ScoreNet, train_set, dev_set, args: argparse.Namespace, rng: np.random.Generator, loss_fn, evaluate_fn,

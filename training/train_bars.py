@@ -183,7 +183,7 @@ def main(argv: list[str] | None = None) -> int:
     args = ap.parse_args(argv)
     return train_command(args, "bars", build_set, len(RENDER_GRIDS),  # the held-out pieces: every kind of grid
                          lambda: ScoreNet(args.channels, DILATIONS, bars.N_FEATURES, bars.HEADS), losses, evaluate,
-                         bars.WEIGHTS, "beats")
+                         "beats")
 
 
 if __name__ == "__main__":

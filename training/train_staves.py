@@ -30,7 +30,7 @@ def main(argv: list[str] | None = None) -> int:
     loss_fn = partial(losses, heads=staves.HEADS)
     return train_command(args, "staves", partial(build_set, features=staves.staff_features), 1,
                          lambda: ScoreNet(args.channels, staves.DILATIONS, staves.N_FEATURES, staves.HEADS), loss_fn,
-                         partial(evaluate, loss_fn=loss_fn, heads=staves.HEADS), staves.WEIGHTS, "notes")
+                         partial(evaluate, loss_fn=loss_fn, heads=staves.HEADS), "notes")
 
 
 if __name__ == "__main__":

@@ -15,12 +15,14 @@ import torch
 from kimiwonosete.engrave.musicxml import musicxml_bytes
 from kimiwonosete.examples import example_midi
 from kimiwonosete.notes import Note, Performance
+from kimiwonosete.score import key
 from kimiwonosete.score.build import build_score
 from kimiwonosete.score.learned import bars, staves
 from kimiwonosete.score.learned.features import N_FEATURES, note_features
 from kimiwonosete.score.learned.net import forward
 from kimiwonosete.score.learned.vocab import METERS
 from training import train_bars as bars_training
+from training import train_keys as keys_training
 from training import train_staves as staves_training
 from training.corpus import read_lieder, read_mutopia_midi
 from training.model import ScoreNet
@@ -238,3 +240,25 @@ def test_each_training_command_runs_end_to_end_on_a_tiny_corpus(tmp_path, comman
     assert json.loads((out / "config.json").read_text())["epochs"] == "2"
     weights = next(out.glob("*.npz"))
     assert set(np.load(weights).files) and weights.name in {"score_tcn.npz", bars.WEIGHTS, staves.WEIGHTS}
+
+
+def test_the_key_weights_fit_from_a_tiny_corpus(tmp_path):
+    """From the cached corpus to the figures and weights that ``key.key_scores`` reads."""
+    piece = _piece(tmp_path)
+    names = [f"piece{i}" for i in range(200)]
+    dev = next(n for n in names if held_out(n))
+    items = [replace(piece, name=n) for n in [*[n for n in names if not held_out(n)][:2], dev]]
+    (tmp_path / "cache").mkdir()
+    _save(tmp_path / "cache" / "mutopia.npz", items)
+    out = tmp_path / "run"
+    assert keys_training.main(["unused", "--out", str(out), "--cache", str(tmp_path / "cache"), "--parts", "mutopia",
+                               "--renders", "2"]) == 0
+    figures = json.loads((out / "figures.json").read_text())
+    assert figures["renderings"] == 4 and figures["dev renderings"] == 2
+    assert figures["train, learned"] == 1.0  # every rendering of the D major piece read in D major
+    data = np.load(out / key.KEY_WEIGHTS)
+    weights = {k: data[k] for k in data.files}
+    assert weights["w"].shape == (2, 13) and weights["b"].shape == (2,)
+    notes = render(piece, 0)
+    scores = key.key_scores(key.key_inputs(notes.onset, notes.offset, notes.pitch), weights)
+    assert scores.shape == (len(key.KEYS),) and np.isfinite(scores).all()

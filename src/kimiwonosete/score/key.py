@@ -6,6 +6,7 @@ from __future__ import annotations
 import numpy as np
 
 from kimiwonosete.notes import Note
+from kimiwonosete.score.learned.net import packaged_weights
 from kimiwonosete.score.model import STEPS, KeySignature, Pitch, on_line_of_fifths
 
 #: Aarden's key profiles (pitch-class shares in major and minor pieces of the Essen collection;
@@ -17,6 +18,12 @@ MAJOR_PROFILE = np.array([17.7661, 0.145624, 14.9265, 0.160186, 19.8049, 11.3587
 MINOR_PROFILE = np.array([18.2648, 0.737619, 14.0499, 16.8599, 0.702494, 14.4362, 0.702494, 18.6161, 4.56621, 1.93186,
                           7.37619, 1.75623])
 MAX_DURATION_WEIGHT_S = 2.0
+#: The piece's key weighs the profile correlation against the bass of its last notes (those
+#: starting within FINAL_S of the last onset), by weights per mode fitted to renderings of the
+#: training corpus (``python -m training.train_keys``; MODEL_CARD.md): pieces end on the tonic,
+#: which profiles alone confuse with the dominant.
+KEY_WEIGHTS = "key_logit.npz"
+FINAL_S = 1.5
 # Spelling window on the line of fifths, relative to the signature's fifths: the 12 positions
 # from (k + LOW) to (k + LOW + 11). Minor keys reach two steps sharper, for the raised 6th and 7th.
 WINDOW_LOW = {"major": -4, "minor": -2}
@@ -71,6 +78,9 @@ def _key_profiles() -> tuple[list[KeySignature], np.ndarray]:
 
 
 KEYS, PROFILES = _key_profiles()  # C major first: what an empty or flat histogram gives
+TONICS = np.repeat(np.arange(12), 2)  # each key's tonic pitch class, in KEYS' order
+MINOR = np.tile([0, 1], 12)  # 1 for a minor key
+FIFTHS = np.array([k.fifths for k in KEYS])
 
 
 def _key_fit(hist: np.ndarray) -> np.ndarray:
@@ -80,18 +90,57 @@ def _key_fit(hist: np.ndarray) -> np.ndarray:
     return PROFILES @ ((hist - hist.mean()) / hist.std()) / 12
 
 
+def key_inputs(onsets: np.ndarray, offsets: np.ndarray, pitches: np.ndarray) -> np.ndarray:
+    """What the piece's key is chosen by, for each of ``KEYS``: (24, 13), the correlation of the
+    duration-weighted pitch-class histogram with the key's profile, then the last notes' bass
+    one-hot by its interval above the key's tonic (0-11 semitones).
+
+    >>> x = key_inputs(np.array([0.0, 1.0]), np.array([1.0, 2.0]), np.array([67, 55]))
+    >>> x.shape, x[KEYS.index(KeySignature(1, "major")), 1:].argmax()  # G in G major: the tonic
+    ((24, 13), np.int64(0))
+    """
+    onsets, pitches = np.asarray(onsets, dtype=float), np.asarray(pitches, dtype=int)
+    weights = np.minimum(np.asarray(offsets, dtype=float) - onsets, MAX_DURATION_WEIGHT_S)
+    fit = _key_fit(np.bincount(pitches % 12, weights=weights, minlength=12))
+    bass = int(pitches[onsets >= onsets.max() - FINAL_S].min()) % 12
+    final = np.zeros((len(KEYS), 12))
+    final[np.arange(len(KEYS)), (bass - TONICS) % 12] = 1.0
+    return np.concatenate([fit[:, None], final], axis=1)
+
+
+def key_scores(inputs: np.ndarray, weights: dict[str, np.ndarray] | None = None) -> np.ndarray:
+    """Each of ``KEYS``' score from its :func:`key_inputs` (higher: likelier), by the packaged
+    weights: ``w`` (2, 13) and ``b`` (2,), major then minor."""
+    w = weights or packaged_weights(KEY_WEIGHTS)
+    return (inputs * w["w"][MINOR]).sum(axis=1) + w["b"][MINOR]
+
+
+def best_signature(scores: np.ndarray) -> int:
+    """The signature (fifths) whose keys' :func:`key_scores` sum to the most probability.
+
+    >>> best_signature(np.where(FIFTHS == 2, 1.0, 0.0))
+    2
+    """
+    pooled = np.logaddexp.reduce(np.where(FIFTHS[None, :] == FIFTHS[:, None], scores[None, :], -np.inf), axis=1)
+    return int(FIFTHS[int(np.argmax(pooled))])
+
+
 def estimate_key(notes: list[Note]) -> KeySignature:
-    """The best-correlating of the 24 major/minor keys, weighting pitches by duration.
+    """The key signature whose two keys score best together (:func:`key_scores`: the weights
+    are fitted to signatures, as the training scores do not write the mode), in the mode whose
+    profile fits better.
 
     >>> from kimiwonosete.notes import Note
     >>> scale = [Note(i, i + 1, p, 80) for i, p in enumerate([67, 69, 71, 72, 74, 76, 78, 79, 62, 55])]
     >>> estimate_key(scale)
     KeySignature(fifths=1, mode='major')
     """
-    hist = np.zeros(12)
-    for n in notes:
-        hist[n.pitch % 12] += min(n.offset - n.onset, MAX_DURATION_WEIGHT_S)
-    return KEYS[int(np.argmax(_key_fit(hist)))]
+    if not notes:
+        return KEYS[0]
+    inputs = key_inputs(np.array([n.onset for n in notes]), np.array([n.offset for n in notes]),
+                        np.array([n.pitch for n in notes]))
+    same = np.flatnonzero(FIFTHS == best_signature(key_scores(inputs)))
+    return KEYS[int(same[np.argmax(inputs[same, 0])])]
 
 
 def local_keys(notes: list[Note]) -> list[KeySignature]:

@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 
 from kimiwonosete.notes import Note
-from kimiwonosete.score.key import FINAL_S, KEYS, KeySignature, estimate_key, key_inputs
+from kimiwonosete.score.key import FINAL_S, KEYS, KeySignature, estimate_key, key_inputs, named_like
 
 # A tune on C D E G A B only: it fits C major and G major alike (no F, no F#).
 TUNE = [60, 62, 64, 67, 69, 71, 72, 71, 69, 67, 64, 62] * 3
@@ -35,3 +35,11 @@ def test_only_the_last_notes_count_as_the_final_bass() -> None:
                         np.array([n.pitch for n in notes]))
     g_major = KEYS.index(KeySignature(1, "major"))
     assert inputs[g_major, 1:].argmax() == 0  # the final bass is now the G: G major's tonic
+
+
+def test_six_accidental_keys_take_the_pieces_accidentals() -> None:
+    f_sharp, e_flat_minor = KeySignature(6, "major"), KeySignature(-6, "minor")
+    local = [f_sharp, e_flat_minor, KeySignature(2)]
+    assert named_like(local, KeySignature(-3)) == [KeySignature(-6, "major"), e_flat_minor, KeySignature(2)]
+    assert named_like(local, KeySignature(4)) == [f_sharp, KeySignature(6, "minor"), KeySignature(2)]
+    assert named_like(local, KeySignature(0)) == local  # C major: no side to take

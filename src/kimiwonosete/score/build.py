@@ -10,7 +10,7 @@ from kimiwonosete.notes import Performance
 from kimiwonosete.score.beats import beat_grid
 from kimiwonosete.score.directions import dynamic_marks, pedal_marks
 from kimiwonosete.score.hands import BASS, TREBLE, assign_staves, lift_stray_notes
-from kimiwonosete.score.key import estimate_key, key_changes, local_keys, spell, spell_notes
+from kimiwonosete.score.key import estimate_key, key_changes, local_keys, named_like, spell, spell_notes
 from kimiwonosete.score.learned.decode import analyse
 from kimiwonosete.score.meter import choose_meter
 from kimiwonosete.score.model import TICKS_PER_QUARTER, Event, KeySignature, Pitch, Score, Staff, TimeSignature
@@ -71,7 +71,8 @@ def build_score(performance: Performance, title: str, model: str = DEFAULT_MODEL
 
     # Accidentals follow the notes' context within the key in force; the signature changes
     # only for a long stretch in a new key.
-    key, local = estimate_key(notes), local_keys(notes)
+    key = estimate_key(notes)
+    local = named_like(local_keys(notes), key)
     staff_of = lift_stray_notes(notes, found.staff if found else assign_staves(notes))
     key_at = {int(t): k for t, k in zip(on_ticks, local)}
     names = {(int(t), n.pitch): p for t, n, p in zip(on_ticks, notes, spell_notes(notes, local))}

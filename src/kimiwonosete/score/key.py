@@ -179,6 +179,20 @@ def local_keys(notes: list[Note]) -> list[KeySignature]:
     return [KEYS[path[i]] for i in at]
 
 
+def named_like(keys: list[KeySignature], piece: KeySignature) -> list[KeySignature]:
+    """``keys`` with each six-accidental key (F# or Gb major, D# or Eb minor) named with the
+    accidentals of the ``piece``'s signature: a Gb major trio in Eb minor is written in flats.
+
+    >>> named_like([KeySignature(6), KeySignature(2)], KeySignature(-6, "minor"))
+    [KeySignature(fifths=-6, mode='major'), KeySignature(fifths=2, mode='major')]
+    """
+    if piece.fifths == 0:
+        return keys
+    sign = 1 if piece.fifths > 0 else -1
+    return [KeySignature(k.fifths + 12 * sign, k.mode) if abs(k.fifths) == 6 and k.fifths * sign < 0 else k
+            for k in keys]
+
+
 def key_changes(bar_keys: list[KeySignature | None], first: KeySignature) -> tuple[tuple[int, KeySignature], ...]:
     """Where the key signature changes: at a bar where the local key's signature is at least
     ``MIN_CHANGE_FIFTHS`` from the current one and stays the same for ``KEY_BARS`` bars with

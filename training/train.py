@@ -163,7 +163,7 @@ def train_command(args: argparse.Namespace, name: str, build, dev_renders: int, 
     training and held-out sets (``build(pieces, renders, seed)`` gives inputs and targets; the
     held-out pieces rendered ``dev_renders`` times), train ``make_net()`` (:func:`fit`), write
     ``config.json`` and, with ``--export``, the package's weights (``args.weights``, set by
-    :func:`command_line`). ``name`` prefixes the progress lines; ``unit`` names what a
+    :func:`corpus_command_line`). ``name`` prefixes the progress lines; ``unit`` names what a
     sequence's rows are."""
     torch.manual_seed(args.seed)
     torch.set_num_threads(args.threads)

@@ -222,18 +222,24 @@ def test_a_few_bar_model_steps_lower_the_loss(tmp_path):
     assert bars_training.losses(net(x0), y0)[0].item() < 0.7 * first
 
 
-@pytest.mark.parametrize("command", [train_main, bars_training.main, staves_training.main],
-                         ids=["notes", "bars", "staves"])
-def test_each_training_command_runs_end_to_end_on_a_tiny_corpus(tmp_path, command):
-    """From the cached corpus (two pieces to train on, one held out) to curves, config and weights."""
+def _tiny_cache(tmp_path) -> Path:
+    """A cached Mutopia part of three copies of the tiny piece: two to train on, one held out."""
     piece = _piece(tmp_path)
     names = [f"piece{i}" for i in range(200)]
     dev = next(n for n in names if held_out(n))
     items = [replace(piece, name=n) for n in [*[n for n in names if not held_out(n)][:2], dev]]
     (tmp_path / "cache").mkdir()
     _save(tmp_path / "cache" / "mutopia.npz", items)
+    return tmp_path / "cache"
+
+
+@pytest.mark.parametrize("command", [train_main, bars_training.main, staves_training.main],
+                         ids=["notes", "bars", "staves"])
+def test_each_training_command_runs_end_to_end_on_a_tiny_corpus(tmp_path, command):
+    """From the cached corpus (two pieces to train on, one held out) to curves, config and weights."""
+    cache = _tiny_cache(tmp_path)
     out = tmp_path / "run"
-    assert command(["unused", "--out", str(out), "--cache", str(tmp_path / "cache"), "--parts", "mutopia",
+    assert command(["unused", "--out", str(out), "--cache", str(cache), "--parts", "mutopia",
                     "--epochs", "2", "--renders", "2", "--channels", "8", "--length", "32", "--batch", "2"]) == 0
     curves = (out / "curves.tsv").read_text().splitlines()
     assert len(curves) == 3 and "dev_loss" in curves[0]
@@ -244,14 +250,9 @@ def test_each_training_command_runs_end_to_end_on_a_tiny_corpus(tmp_path, comman
 
 def test_the_key_weights_fit_from_a_tiny_corpus(tmp_path):
     """From the cached corpus to the figures and weights that ``key.key_scores`` reads."""
-    piece = _piece(tmp_path)
-    names = [f"piece{i}" for i in range(200)]
-    dev = next(n for n in names if held_out(n))
-    items = [replace(piece, name=n) for n in [*[n for n in names if not held_out(n)][:2], dev]]
-    (tmp_path / "cache").mkdir()
-    _save(tmp_path / "cache" / "mutopia.npz", items)
+    cache = _tiny_cache(tmp_path)
     out = tmp_path / "run"
-    assert keys_training.main(["unused", "--out", str(out), "--cache", str(tmp_path / "cache"), "--parts", "mutopia",
+    assert keys_training.main(["unused", "--out", str(out), "--cache", str(cache), "--parts", "mutopia",
                                "--renders", "2"]) == 0
     figures = json.loads((out / "figures.json").read_text())
     assert figures["renderings"] == 4 and figures["dev renderings"] == 2
@@ -259,6 +260,6 @@ def test_the_key_weights_fit_from_a_tiny_corpus(tmp_path):
     data = np.load(out / key.KEY_WEIGHTS)
     weights = {k: data[k] for k in data.files}
     assert weights["w"].shape == (2, 13) and weights["b"].shape == (2,)
-    notes = render(piece, 0)
+    notes = render(_piece(tmp_path), 0)
     scores = key.key_scores(key.key_inputs(notes.onset, notes.offset, notes.pitch), weights)
     assert scores.shape == (len(key.KEYS),) and np.isfinite(scores).all()

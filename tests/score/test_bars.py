@@ -55,3 +55,18 @@ def test_best_bars_follows_the_meter_evidence_where_bar_lines_are_unclear():
     two = np.log(np.tile([0.8, 0.1, 0.1], (24, 1)))
     assert bars.best_bars(down, two)[0] == 2
     assert bars.best_bars(down, two[:, ::-1])[0] == 4
+
+
+
+def test_a_beat_too_many_or_too_few_puts_the_bar_lines_back_in_step():
+    beats = np.arange(30.0)
+    # Three beats a bar, as heard: a beat too many after the 13th, one missing before the 22nd.
+    pos = np.r_[np.arange(14) % 3, (np.arange(14, 22) - 1) % 3, np.arange(22, 30) % 3]
+    down = np.where(pos == 0, 8.0, -8.0)  # 5 beats out of step cost more than two steps out (2 * OUT_OF_STEP)
+    found = bars.bar_positions(down, 3)
+    assert ((found == 0) == (pos == 0)).all()
+    mended, phase = bars.in_step(beats, found, 3)
+    assert len(mended) == len(beats)  # one dropped, one added
+    assert mended[phase::3] == pytest.approx(np.sort(np.r_[beats[pos == 0], 21.5]))  # the missing beat starts a bar
+    # Where falling out of step costs more than the evidence, the bar lines keep the first ones' step.
+    assert (np.diff(bars.bar_positions(down, 3, out_of_step=1e3)) % 3 == 1).all()

@@ -57,7 +57,6 @@ def test_best_bars_follows_the_meter_evidence_where_bar_lines_are_unclear():
     assert bars.best_bars(down, two[:, ::-1])[0] == 4
 
 
-
 def test_a_beat_too_many_or_too_few_puts_the_bar_lines_back_in_step():
     beats = np.arange(30.0)
     # Three beats a bar, as heard: a beat too many after the 13th, one missing before the 22nd.

@@ -158,6 +158,11 @@ def bar_posteriors(x: np.ndarray, weights: dict[str, np.ndarray] | None = None) 
             "level": log_softmax(out["level"]), "compound": out["compound"][:, 0]}
 
 
+def _log_sigmoids(down: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """The log probabilities of each beat starting a bar and not, from its log odds."""
+    return -np.logaddexp(0, -down), -np.logaddexp(0, down)
+
+
 def best_bars(down: np.ndarray, meter: np.ndarray, choices: tuple[int, ...] = BAR_BEATS) -> tuple[int, int]:
     """(beats in the bar among ``choices``, index of a downbeat) that best explain per-beat
     evidence: ``down`` the log odds of each beat starting a bar, ``meter`` (n, 3) log
@@ -168,7 +173,7 @@ def best_bars(down: np.ndarray, meter: np.ndarray, choices: tuple[int, ...] = BA
     (3, 1)
     """
     n = len(down)
-    on, off = -np.logaddexp(0, -down), -np.logaddexp(0, down)  # log sigmoid of +-down
+    on, off = _log_sigmoids(down)
     best, choice = -np.inf, (4, 0)
     for c, m in enumerate(BAR_BEATS):
         if m not in choices:
@@ -190,7 +195,7 @@ def bar_positions(down: np.ndarray, m: int, out_of_step: float = OUT_OF_STEP) ->
     >>> bar_positions(down, 2, 2.0).tolist()
     [0, 1, 0, 1, 1, 0, 1, 0, 1]
     """
-    on, off = -np.logaddexp(0, -down), -np.logaddexp(0, down)
+    on, off = _log_sigmoids(down)
     n = len(down)
     k = np.arange(m)
     emit = np.where(k[None, :] == 0, on[:, None], off[:, None])

@@ -106,8 +106,8 @@ def activation_periods(chord_time: np.ndarray, p_beat: np.ndarray, n_frames: int
 
 
 def track(onsets: np.ndarray, p_beat: np.ndarray, p_down: np.ndarray, periods: np.ndarray, m: int,
-          end_frame: int) -> tuple[float, np.ndarray, np.ndarray] | None:
-    """The best path's score, its beat frames and their positions in the bar (0 = downbeat).
+          end_frame: int) -> tuple[float, np.ndarray] | None:
+    """The best path's score and its beat frames (``m`` beats a bar).
 
     ``onsets``, ``p_beat``, ``p_down``: one entry per chord; ``periods``: frames, per frame.
     """
@@ -165,25 +165,21 @@ def track(onsets: np.ndarray, p_beat: np.ndarray, p_down: np.ndarray, periods: n
     t, k = np.unravel_index(int(np.argmax(window)), window.shape)
     total = float(window[t, k])
     t += stop_lo
-    out_t, out_k = [int(t)], [int(k)]
+    out = [int(t)]
     while back[t, k] >= 0:
         t, k = int(back[t, k]), int((k - 1) % m)
-        out_t.append(t)
-        out_k.append(k)
-    return total, np.array(out_t[::-1]), np.array(out_k[::-1])
+        out.append(t)
+    return total, np.array(out[::-1])
 
 
-def _extend(beats: np.ndarray, positions: np.ndarray, first: float, last: float, m: int) -> tuple[np.ndarray, np.ndarray]:
+def _extend(beats: np.ndarray, first: float, last: float) -> np.ndarray:
     """Beats before the first and after the last tracked one, at the neighbouring period, so
     every note lies inside the grid."""
     if len(beats) < 2:
-        p = 0.5
-        beats = np.array([beats[0] if len(beats) else first, (beats[0] if len(beats) else first) + p])
-        positions = np.array([positions[0] if len(positions) else 0, ((positions[0] if len(positions) else 0) + 1) % m])
+        start = beats[0] if len(beats) else first
+        beats = np.array([start, start + 0.5])
     head, tail = extension(beats, first, last)
-    pos = np.concatenate([(positions[0] - np.arange(len(head), 0, -1)) % m, positions,
-                          (positions[-1] + np.arange(1, len(tail) + 1)) % m])
-    return np.concatenate([head, beats, tail]), pos
+    return np.concatenate([head, beats, tail])
 
 
 def nearest(times: np.ndarray, beats: np.ndarray) -> np.ndarray:
@@ -233,8 +229,8 @@ def evidence(onset: np.ndarray, offset: np.ndarray, pitch: np.ndarray, velocity:
     return Evidence(x, out, chord_time, p_beat, p_down, activation_periods(chord_time, p_beat, n_frames))
 
 
-def beat_grid(ev: Evidence, onset: np.ndarray, offset: np.ndarray, factor: float = 1.0) -> tuple[np.ndarray, int, int] | None:
-    """(beats, beats in the bar, index of a downbeat) of the best path for any number of beats
+def beat_grid(ev: Evidence, onset: np.ndarray, offset: np.ndarray, factor: float = 1.0) -> tuple[np.ndarray, int] | None:
+    """(beats, beats in the bar) of the best path for any number of beats
     in the bar (its score is the log-likelihood ratio of its beats and bar lines against none)
     around ``factor`` times the local period, its beats moved onto the chords they stand for and
     extended over every note."""
@@ -249,14 +245,11 @@ def beat_grid(ev: Evidence, onset: np.ndarray, offset: np.ndarray, factor: float
     if not paths:
         return None
     m = max(paths, key=lambda k: paths[k][0])
-    _, frames, positions = paths[m]
-    beats = frames / FPS
+    beats = paths[m][1] / FPS
     j = nearest(chord_time, beats)
     beats = np.where(np.abs(chord_time[j] - beats) <= SNAP_S, chord_time[j], beats)
     keep = np.r_[True, np.diff(beats) > 1e-3]
-    beats, positions = _extend(beats[keep], positions[keep], float(onset.min()), float(offset.max()), m)
-    phase = int(np.nonzero(positions == 0)[0][0] % m) if (positions == 0).any() else 0
-    return beats, m, phase
+    return _extend(beats[keep], float(onset.min()), float(offset.max())), m
 
 
 def analyse(notes: list[Note], duration: float, weights: dict[str, np.ndarray] | None = None) -> Analysis | None:
@@ -279,7 +272,7 @@ def analyse(notes: list[Note], duration: float, weights: dict[str, np.ndarray] |
     if grid is None:
         return None
     out, chord_time, p_beat, p_down = ev.out, ev.chord_time, ev.p_beat, ev.p_down
-    beats, m, phase = grid
+    beats, m = grid
 
     def read(beats: np.ndarray) -> dict[str, np.ndarray]:
         return bars.bar_posteriors(bars.beat_features(beats, onset, offset, pitch, velocity))
@@ -292,7 +285,7 @@ def analyse(notes: list[Note], duration: float, weights: dict[str, np.ndarray] |
     if level[other] - level[0] > LEVEL_MARGIN:
         regrid = beat_grid(ev, onset, offset, LEVEL_FACTOR[bars.LEVELS[other]])
         if regrid is not None:
-            beats, m, phase = regrid
+            beats, m = regrid
             post = read(beats)
     # The bar lines: the bar model's odds and the note model's place them, on a duple path
     # choosing 2 or 4 beats in the bar as well (with the bar model's beats in the bar); where

@@ -142,10 +142,9 @@ def track(onsets: np.ndarray, p_beat: np.ndarray, p_down: np.ndarray, periods: n
     has[frames] = True
     # States: the positions in the bar of each path; a beat at position k follows one at k - 1.
     group = np.concatenate([np.full(m, i) for i, m in enumerate(bar_beats)])
-    start = np.cumsum((0,) + bar_beats[:-1])[group]
-    pos = np.arange(len(group)) - start
-    size = np.array(bar_beats)[group]
-    shift = start + (pos - 1) % size
+    offset = np.cumsum((0,) + bar_beats[:-1])  # each path's first state
+    pos = np.arange(len(group)) - offset[group]
+    shift = offset[group] + (pos - 1) % np.array(bar_beats)[group]
     # Posteriors over priors (scaled likelihoods), so that paths with more or fewer beats and
     # bar lines compare fairly.
     against = np.log(np.maximum(1 - pb, EPS) / (1 - PRIOR_BEAT))
@@ -161,8 +160,8 @@ def track(onsets: np.ndarray, p_beat: np.ndarray, p_down: np.ndarray, periods: n
     # Frames at most MIN_RATIO periods apart cannot precede one another: such a block is
     # decoded at once, from the frames before it.
     while t < stop:
-        width_now = max(1, min(BLOCK, int(MIN_RATIO * periods[t : t + BLOCK].min())))
-        block = np.arange(t, min(t + width_now, stop))
+        size = max(1, min(BLOCK, int(MIN_RATIO * periods[t : t + BLOCK].min())))
+        block = np.arange(t, min(t + size, stop))
         p = periods[block]
         lo = block - np.ceil(MAX_RATIO * p).astype(int)
         hi = block - np.floor(MIN_RATIO * p).astype(int)
@@ -192,7 +191,7 @@ def track(onsets: np.ndarray, p_beat: np.ndarray, p_down: np.ndarray, periods: n
         t, k = np.unravel_index(int(np.argmax(window)), window.shape)
         total = float(window[t, k])
         t += stop_lo
-        state = int(k) + int(start[group == i][0])
+        state = int(offset[i] + k)
         out = [int(t)]
         while back[t, state] >= 0:
             t, state = int(back[t, state]), int(shift[state])
@@ -265,12 +264,10 @@ def evidence(onset: np.ndarray, offset: np.ndarray, pitch: np.ndarray, velocity:
 def beat_grid(ev: Evidence, onset: np.ndarray, offset: np.ndarray, factor: float = 1.0) -> tuple[np.ndarray, int] | None:
     """(beats, beats in the bar) of the best path for any number of beats
     in the bar (its score is the log-likelihood ratio of its beats and bar lines against none)
-    around ``factor`` times the local period, its beats moved onto the chords they stand for and
+    around ``factor`` times the activation's period (``local_periods``), its beats moved onto the chords they stand for and
     extended over every note."""
     chord_time, p_beat, p_down = ev.chord_time, ev.p_beat, ev.p_down
-    periods = local_periods(ev, factor)
-    n_frames = len(periods)
-    paths = track(chord_time, p_beat, p_down, periods, n_frames - 1)
+    paths = track(chord_time, p_beat, p_down, local_periods(ev, factor), ev.n_frames - 1)
     if not paths:
         return None
     m = max(paths, key=lambda k: paths[k][0])
